@@ -1,0 +1,165 @@
+// Package store defines the durable state of agh behind one interface, with one conformance
+// suite (storetest) that every implementation must pass: SQLite (embedded default) and
+// PostgreSQL (several nodes).
+//
+// Correctness never rests on a process-local lock: every multi-row decision (claiming a slot,
+// admitting a run under a fire limit, moving a run to running under the global cap) happens in
+// one Write transaction that locks the rows it reads (PostgreSQL: SELECT … FOR UPDATE; SQLite:
+// the single writer), and uniqueness is enforced by constraints that surface as *ConflictError.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/agh-dev/agh/internal/automation"
+)
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrUnavailable wraps failures to reach the database.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Unique constraints that callers map to domain conflicts.
+const (
+	UniqueJobName       = "job_name"       // (scope, workspace_id, name) among jobs
+	UniqueFireAttempt   = "fire_attempt"   // (fire_id, attempt) among runs
+	UniqueWorkspaceID   = "workspace_id"   // workspace id
+	UniqueWorkspacePath = "workspace_path" // workspace path
+)
+
+// ConflictError reports a violated unique constraint.
+type ConflictError struct{ Constraint string }
+
+func (e *ConflictError) Error() string {
+	return "store: unique constraint " + e.Constraint + " violated"
+}
+
+// IsConflict reports whether err is a violation of the named constraint.
+func IsConflict(err error, constraint string) bool {
+	var c *ConflictError
+	return errors.As(err, &c) && c.Constraint == constraint
+}
+
+// Store is a durable agh state store.
+type Store interface {
+	Reader
+	// Write runs fn in one transaction and commits it durably before returning nil. If fn
+	// returns an error nothing it did is kept and that error is returned. Implementations may
+	// commit several concurrent Write calls together (group commit); each fn is still isolated
+	// (a failing fn does not affect the others). fn must not retain tx after returning and may
+	// be the only writer while it runs, so it must not block on anything but tx.
+	Write(ctx context.Context, fn func(tx Tx) error) error
+	// Kind is "sqlite" or "postgres".
+	Kind() string
+	Close() error
+}
+
+// JobRecord is a job with its cursor.
+type JobRecord struct {
+	Job    *automation.Job
+	Cursor *automation.Cursor
+}
+
+// JobQuery filters and pages GET /api/automation/jobs. Results are ordered by (name, id).
+type JobQuery struct {
+	Scope       string
+	WorkspaceID string
+	Source      string
+	Limit       int
+	// AfterName/AfterID is the keyset position: only jobs strictly after it are returned.
+	AfterName string
+	AfterID   string
+}
+
+// RunQuery filters and pages run lists. Results are ordered by (started_at, id) descending.
+type RunQuery struct {
+	JobID     string
+	TriggerID string
+	Status    string
+	FireID    string
+	Since     time.Time // inclusive, zero = unbounded
+	Until     time.Time // exclusive, zero = unbounded
+	Limit     int
+	// BeforeStartedAt/BeforeID is the keyset position: only runs strictly before it.
+	BeforeStartedAt time.Time
+	BeforeID        string
+}
+
+// LedgerQuery pages a job's slot ledger, newest first (slot_at desc, seq desc).
+type LedgerQuery struct {
+	JobID      string
+	Limit      int
+	BeforeSlot time.Time
+	BeforeSeq  int64
+}
+
+// Reader is the read side, usable inside and outside transactions.
+type Reader interface {
+	GetJob(ctx context.Context, id string) (JobRecord, error)
+	ListJobs(ctx context.Context, q JobQuery) ([]JobRecord, error)
+	// AllJobs returns every job with its cursor (scheduler boot and refresh).
+	AllJobs(ctx context.Context) ([]JobRecord, error)
+	GetRun(ctx context.Context, id string) (*automation.Run, error)
+	ListRuns(ctx context.Context, q RunQuery) ([]*automation.Run, error)
+	ListLedger(ctx context.Context, q LedgerQuery) ([]automation.LedgerEntry, error)
+	GetWorkspace(ctx context.Context, id string) (*automation.Workspace, error)
+	ListWorkspaces(ctx context.Context) ([]*automation.Workspace, error)
+	// CountRunsByStatus counts runs per status (only statuses with at least one run appear).
+	CountRunsByStatus(ctx context.Context) (map[string]int, error)
+	// CountWorkspaceDefinitions counts jobs and triggers bound to a workspace.
+	CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error)
+	// GetTranscript returns a run's stored transcript document, or ErrNotFound.
+	GetTranscript(ctx context.Context, runID string) ([]byte, error)
+	// GetMeta reads a small named value (schema facts, the secret-key canary, …).
+	GetMeta(ctx context.Context, key string) ([]byte, error)
+}
+
+// Tx is one write transaction.
+type Tx interface {
+	Reader
+
+	// LockJob reads a job and its cursor and locks them until the end of the transaction
+	// (PostgreSQL: FOR UPDATE). It returns ErrNotFound when the job does not exist.
+	LockJob(id string) (JobRecord, error)
+	// InsertJob inserts a job and its cursor. Name clashes are *ConflictError{UniqueJobName}.
+	InsertJob(job *automation.Job, cur *automation.Cursor) error
+	// UpdateJob replaces the stored job definition (not its cursor).
+	UpdateJob(job *automation.Job) error
+	// DeleteJob deletes a job, its cursor and its ledger. Runs are kept.
+	DeleteJob(id string) error
+	// UpdateCursor replaces a job's cursor.
+	UpdateCursor(cur *automation.Cursor) error
+
+	// LastLedgerEntry returns the job's most recent ledger entry (by seq), or ErrNotFound.
+	LastLedgerEntry(jobID string) (automation.LedgerEntry, error)
+	// InsertLedgerEntry appends an entry; the store assigns Seq.
+	InsertLedgerEntry(e *automation.LedgerEntry) error
+	// UpdateLedgerEntry rewrites an entry identified by Seq (merging, SPEC §6.7).
+	UpdateLedgerEntry(e *automation.LedgerEntry) error
+	// PruneLedger keeps the newest keep entries of a job.
+	PruneLedger(jobID string, keep int) error
+
+	// InsertRun inserts a run. A duplicate (fire_id, attempt) is *ConflictError{UniqueFireAttempt}.
+	InsertRun(r *automation.Run) error
+	// UpdateRun replaces a run row if its stored status equals fromStatus (compare-and-set);
+	// it reports whether the row was updated.
+	UpdateRun(r *automation.Run, fromStatus string) (bool, error)
+	// ActiveRuns returns the scheduled and running runs of a definition (job or trigger id),
+	// ordered by (scheduled_at, id).
+	ActiveRuns(definitionID string) ([]*automation.Run, error)
+	// CountFires counts the definition's runs that are not canceled with started_at in
+	// (since, until], and returns the earliest such started_at (SPEC §7.4).
+	CountFires(definitionID string, since, until time.Time) (int, time.Time, error)
+
+	InsertWorkspace(w *automation.Workspace) error
+	UpdateWorkspace(w *automation.Workspace) error
+	DeleteWorkspace(id string) error
+
+	// PutTranscript stores (replaces) a run's transcript document.
+	PutTranscript(runID string, doc []byte) error
+
+	SetMeta(key string, value []byte) error
+}
