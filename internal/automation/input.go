@@ -226,3 +226,17 @@ func DecodeJSONObject(body []byte) (map[string]any, error) {
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", s) }
+
+// WorkspaceInput is a decoded POST /api/workspaces body.
+type WorkspaceInput struct{ ID, Path string }
+
+// DecodeWorkspace reads a workspace create body (root "workspace").
+func DecodeWorkspace(m map[string]any) (*WorkspaceInput, error) {
+	o, err := newObject("workspace", m)
+	if err != nil {
+		return nil, err
+	}
+	o.readOnly = []string{"source", "created_at", "updated_at"}
+	in := &WorkspaceInput{ID: deref(o.str("id", false)), Path: deref(o.str("path", false))}
+	return in, o.finish()
+}

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/clock"
+	"github.com/agh-dev/agh/internal/service"
+	"github.com/agh-dev/agh/internal/wire"
+)
+
+// Version is the product version reported by /api/status.
+var Version = "0.1.0"
+
+// StatusSource supplies the live parts of GET /api/status.
+type StatusSource interface {
+	SchedulerRunning() bool
+	NextFire() (time.Time, bool)
+	LastReloadError() string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	svc       *service.Service
+	clock     clock.Clock
+	log       *slog.Logger
+	status    StatusSource
+	startedAt time.Time
+	mux       *http.ServeMux
+	stopping  atomic.Bool
+	// OpenAPI is the served openapi.json document.
+	OpenAPI []byte
+}
+
+// New builds the API server.
+func New(svc *service.Service, clk clock.Clock, log *slog.Logger, status StatusSource, openapi []byte) *Server {
+	s := &Server{svc: svc, clock: clk, log: log, status: status, startedAt: clk.Now(), mux: http.NewServeMux(), OpenAPI: openapi}
+	s.routes()
+	return s
+}
+
+// SetStopping makes new requests answer 503 shutting down.
+func (s *Server) SetStopping() { s.stopping.Store(true) }
+
+type route struct {
+	methods map[string]http.HandlerFunc
+	// automation marks routes that answer 503 when automation is disabled.
+	automation bool
+}
+
+func (s *Server) handle(pattern string, automationRoute bool, methods map[string]http.HandlerFunc) {
+	rt := &route{methods: methods, automation: automationRoute}
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		h, ok := rt.methods[r.Method]
+		if !ok && r.Method == http.MethodHead {
+			h, ok = rt.methods[http.MethodGet]
+		}
+		if !ok {
+			allow := make([]string, 0, len(rt.methods))
+			for m := range rt.methods {
+				allow = append(allow, m)
+			}
+			sort.Strings(allow)
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, &apiError{status: 405, code: "method_not_allowed", message: "method not allowed"})
+			return
+		}
+		if rt.automation && !s.svc.Config().Automation.Enabled {
+			s.writeError(w, r, errUnavailable("automation is disabled"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) routes() {
+	s.handle("/api/status", false, map[string]http.HandlerFunc{"GET": s.getStatus})
+	s.handle("/api/openapi.json", false, map[string]http.HandlerFunc{"GET": s.getOpenAPI})
+	s.handle("/api/automation/jobs", true, map[string]http.HandlerFunc{"GET": s.listJobs, "POST": s.createJob})
+	s.handle("/api/automation/jobs/{id}", true, map[string]http.HandlerFunc{"GET": s.getJob, "PATCH": s.patchJob, "DELETE": s.deleteJob})
+	s.handle("/api/automation/jobs/{id}/runs", true, map[string]http.HandlerFunc{"GET": s.listJobRuns})
+	s.handle("/api/automation/jobs/{id}/trigger", true, map[string]http.HandlerFunc{"POST": s.triggerJob})
+	s.handle("/api/automation/jobs/{id}/slots", true, map[string]http.HandlerFunc{"GET": s.listSlots})
+	s.handle("/api/automation/jobs/{id}/preview", true, map[string]http.HandlerFunc{"GET": s.previewJob})
+	s.handle("/api/automation/runs", true, map[string]http.HandlerFunc{"GET": s.listRuns})
+	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
+	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})
+	s.handle("/api/workspaces", false, map[string]http.HandlerFunc{"GET": s.listWorkspaces, "POST": s.createWorkspace})
+	s.handle("/api/workspaces/{id}", false, map[string]http.HandlerFunc{"GET": s.getWorkspace, "DELETE": s.deleteWorkspace})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, errNotFound("not found"))
+	})
+}
+
+// ServeHTTP applies the request id, the shutdown gate and routing.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := r.Header.Get("X-Request-ID")
+	if !clientRequestID.MatchString(id) {
+		id = automation.NewULID(s.clock.Now())
+	}
+	w.Header().Set("X-Request-ID", id)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+	if s.stopping.Load() {
+		s.writeError(w, r, errUnavailable("shutting down"))
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(s.OpenAPI)
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	cfg := s.svc.Config()
+	st := wire.Status{
+		Version: Version, NodeID: cfg.NodeID, Store: s.svc.Store.Kind(), StartedAt: wire.Time(s.startedAt),
+		LastReloadError: s.status.LastReloadError(),
+		Automation: wire.AutomationStatus{
+			Enabled: cfg.Automation.Enabled, Paused: cfg.Automation.Paused,
+			SchedulerRunning: cfg.Automation.Enabled && s.status.SchedulerRunning() && !s.stopping.Load(),
+			MaxConcurrentRuns: cfg.Automation.MaxConcurrentRuns,
+			Runs:              map[string]int{"scheduled": 0, "running": 0},
+		},
+	}
+	jobs, err := s.svc.Store.AllJobs(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, j := range jobs {
+		st.Automation.Jobs.Total++
+		if j.Job.Enabled {
+			st.Automation.Jobs.Enabled++
+		}
+	}
+	counts, err := s.svc.Store.CountRunsByStatus(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st.Automation.Runs["scheduled"] = counts[automation.RunScheduled]
+	st.Automation.Runs["running"] = counts[automation.RunRunning]
+	if cfg.Automation.Enabled {
+		if t, ok := s.status.NextFire(); ok {
+			st.Automation.NextFire = wire.Time(t)
+		}
+	}
+	writeJSON(w, 200, st)
+}

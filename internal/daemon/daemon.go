@@ -1,0 +1,391 @@
+// Package daemon wires agh together and runs its lifecycle: data directory and lock,
+// configuration, store, scheduler, HTTP listeners, signals (graceful shutdown, reload).
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/agh-dev/agh/internal/api"
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/clock"
+	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/scheduler"
+	"github.com/agh-dev/agh/internal/service"
+	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlite"
+)
+
+// ExitError carries the process exit status of a failed start (SPEC §13.1): 1 for runtime
+// failures, 2 for invalid configuration or flags.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+func runtimeErr(format string, args ...any) error {
+	return &ExitError{Code: 1, Err: fmt.Errorf(format, args...)}
+}
+
+func configErr(err error) error { return &ExitError{Code: 2, Err: err} }
+
+// Options are the command-line inputs of `agh daemon`.
+type Options struct {
+	ConfigPath string
+	DataDir    string
+	Addr       string
+	StoreURL   string
+	LogLevel   string
+	Getenv     func(string) string
+	Clock      clock.Clock
+	Stderr     io.Writer
+	// Ready, when set, receives the daemon once it serves requests (tests).
+	Ready func(*Daemon)
+}
+
+// Daemon is a running agh service.
+type Daemon struct {
+	opts     Options
+	DataDir  string
+	cfgPath  string
+	explicit bool
+	log      *slog.Logger
+	level    *slog.LevelVar
+	clock    clock.Clock
+	Store    store.Store
+	Service  *service.Service
+	Sched    *scheduler.Loop
+	API      *api.Server
+	// Addr is the bound TCP address.
+	Addr       string
+	SocketPath string
+
+	mu              sync.Mutex
+	lastReloadError string
+	lock            *os.File
+	hub             *notifier
+}
+
+// DefaultDataDir resolves the data directory: flag, AGH_HOME, $HOME/.agh.
+func DefaultDataDir(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if h := getenv("AGH_HOME"); h != "" {
+		return h
+	}
+	home := getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".agh")
+}
+
+// Run starts the daemon and blocks until ctx ends or a termination signal arrives.
+func Run(ctx context.Context, o Options) error {
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	d := &Daemon{opts: o, clock: o.Clock, level: new(slog.LevelVar)}
+	d.DataDir = DefaultDataDir(o.DataDir, o.Getenv)
+	d.cfgPath, d.explicit = o.ConfigPath, o.ConfigPath != ""
+	if d.cfgPath == "" {
+		d.cfgPath = filepath.Join(d.DataDir, "config.toml")
+	}
+	d.log = slog.New(slog.NewJSONHandler(o.Stderr, &slog.HandlerOptions{Level: d.level}))
+
+	cfg, err := config.Load(d.cfgPath, d.explicit, o.Getenv, d.clock.Now())
+	if err != nil {
+		return configErr(err)
+	}
+	if o.Addr != "" {
+		cfg.HTTP.Addr = o.Addr
+	}
+	if o.StoreURL != "" {
+		cfg.Store.URL = o.StoreURL
+	}
+	if o.LogLevel != "" {
+		cfg.Log.Level = o.LogLevel
+	}
+	if err := d.setLogLevel(cfg.Log.Level); err != nil {
+		return configErr(err)
+	}
+	if !config.IsLoopback(cfg.HTTP.Addr) && len(cfg.API.Tokens) == 0 {
+		return configErr(fmt.Errorf("http.addr %q is not a loopback address; configure api.tokens or AGH_API_TOKEN", cfg.HTTP.Addr))
+	}
+	if err := os.MkdirAll(d.DataDir, 0o700); err != nil {
+		return runtimeErr("create data directory: %v", err)
+	}
+	_ = os.Chmod(d.DataDir, 0o700)
+	if err := d.acquireLock(); err != nil {
+		return err
+	}
+	defer d.releaseLock()
+	if err := os.MkdirAll(filepath.Join(d.DataDir, "global"), 0o700); err != nil {
+		return runtimeErr("create global workspace: %v", err)
+	}
+
+	st, err := d.openStore(ctx, cfg.Store.URL)
+	if err != nil {
+		return err
+	}
+	d.Store = st
+	defer st.Close()
+
+	d.Service = service.New(st, d.clock, cfg)
+	if err := d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err != nil {
+		return configErr(err)
+	}
+	if err := d.Service.SyncConfigJobs(ctx, cfg); err != nil {
+		return configErr(err)
+	}
+	d.Sched = scheduler.NewLoop(st, d.Service, d.clock, d.log)
+	d.hub = &notifier{d: d}
+	d.Service.SetNotifier(d.hub)
+
+	openapi := api.OpenAPIDocument()
+	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
+
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var wg sync.WaitGroup
+	if cfg.Automation.Enabled {
+		if err := d.Sched.Boot(runCtx); err != nil {
+			return runtimeErr("scheduler boot: %v", err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
+	}
+
+	handler := http.Handler(d.API)
+	servers, err := d.listen(cfg, handler)
+	if err != nil {
+		cancelRun()
+		wg.Wait()
+		return err
+	}
+	d.log.Info("agh daemon started", "component", "http", "addr", d.Addr, "socket", d.SocketPath, "data_dir", d.DataDir, "store", st.Kind())
+	if o.Ready != nil {
+		o.Ready(d)
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for stop := false; !stop; {
+		select {
+		case <-ctx.Done():
+			stop = true
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				d.Reload(runCtx)
+				continue
+			}
+			stop = true
+		}
+	}
+	d.log.Info("shutting down", "component", "http")
+	d.API.SetStopping()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(shutdownCtx)
+	}
+	cancelRun()
+	wg.Wait()
+	if d.SocketPath != "" {
+		_ = os.Remove(d.SocketPath)
+	}
+	return nil
+}
+
+func (d *Daemon) setLogLevel(level string) error {
+	switch level {
+	case "debug":
+		d.level.Set(slog.LevelDebug)
+	case "info", "":
+		d.level.Set(slog.LevelInfo)
+	case "warn":
+		d.level.Set(slog.LevelWarn)
+	case "error":
+		d.level.Set(slog.LevelError)
+	default:
+		return fmt.Errorf("config: log.level must be one of \"debug\", \"info\", \"warn\", or \"error\": %q", level)
+	}
+	return nil
+}
+
+func (d *Daemon) acquireLock() error {
+	path := filepath.Join(d.DataDir, "agh.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return runtimeErr("open lock file: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return runtimeErr("data directory is in use by another process")
+	}
+	d.lock = f
+	return nil
+}
+
+func (d *Daemon) releaseLock() {
+	if d.lock != nil {
+		_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
+		d.lock.Close()
+	}
+}
+
+func (d *Daemon) openStore(ctx context.Context, url string) (store.Store, error) {
+	path := filepath.Join(d.DataDir, "agh.db")
+	switch {
+	case url == "":
+	case strings.HasPrefix(url, "sqlite:"):
+		path = strings.TrimPrefix(url, "sqlite:")
+	default:
+		return nil, configErr(fmt.Errorf("config: store.url: unsupported store %q", redactURL(url)))
+	}
+	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		return nil, runtimeErr("open store: %v", err)
+	}
+	return st, nil
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		return u[:i+3] + "…"
+	}
+	return "…"
+}
+
+func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, error) {
+	newServer := func() *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+			ReadTimeout:       cfg.HTTP.ReadTimeout,
+			WriteTimeout:      cfg.HTTP.WriteTimeout,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+		}
+	}
+	var servers []*http.Server
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, runtimeErr("listen on %s: %v", cfg.HTTP.Addr, err)
+	}
+	d.Addr = ln.Addr().String()
+	tcp := newServer()
+	servers = append(servers, tcp)
+	go func() { _ = tcp.Serve(ln) }()
+
+	if cfg.HTTP.Socket != "-" {
+		sock := cfg.HTTP.Socket
+		if sock == "" {
+			sock = filepath.Join(d.DataDir, "agh.sock")
+		}
+		_ = os.Remove(sock) // a stale socket file is replaced; the lock proves no daemon owns it
+		ul, err := net.Listen("unix", sock)
+		if err != nil {
+			_ = tcp.Close()
+			return nil, runtimeErr("listen on %s: %v", sock, err)
+		}
+		_ = os.Chmod(sock, 0o600)
+		d.SocketPath = sock
+		us := newServer()
+		servers = append(servers, us)
+		go func() { _ = us.Serve(ul) }()
+	}
+	return servers, nil
+}
+
+// Reload re-reads the configuration (SIGHUP, SPEC §13.4).
+func (d *Daemon) Reload(ctx context.Context) {
+	cfg, err := config.Load(d.cfgPath, d.explicit, d.opts.Getenv, d.clock.Now())
+	if err == nil {
+		old := d.Service.Config()
+		// Non-reloadable keys keep their running values.
+		for _, k := range config.NonReloadableChanges(old, cfg) {
+			d.log.Warn("config: "+k+" changes require a restart", "component", "config")
+		}
+		cfg.NodeID, cfg.HTTP, cfg.Store = old.NodeID, old.HTTP, old.Store
+		cfg.Log.Format, cfg.Log.File = old.Log.Format, old.Log.File
+		cfg.Automation.Enabled = old.Automation.Enabled
+		if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
+			if err = d.Service.SyncConfigJobs(ctx, cfg); err == nil {
+				d.Service.SetConfig(cfg)
+				_ = d.setLogLevel(cfg.Log.Level)
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		d.lastReloadError = err.Error()
+		d.log.Error("config reload rejected: "+err.Error(), "component", "config")
+		return
+	}
+	d.lastReloadError = ""
+	d.log.Info("config reloaded", "component", "config")
+	// A changed automation.timezone or pause flag can move every job's next slot.
+	all, lerr := d.Store.AllJobs(ctx)
+	if lerr == nil {
+		for _, r := range all {
+			d.Sched.Update(ctx, r.Job.ID)
+		}
+	}
+}
+
+// SchedulerRunning implements api.StatusSource.
+func (d *Daemon) SchedulerRunning() bool { return d.Sched != nil && d.Sched.Running() }
+
+// NextFire implements api.StatusSource.
+func (d *Daemon) NextFire() (time.Time, bool) {
+	if d.Sched == nil {
+		return time.Time{}, false
+	}
+	return d.Sched.NextDue()
+}
+
+// LastReloadError implements api.StatusSource.
+func (d *Daemon) LastReloadError() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastReloadError
+}
+
+// notifier fans committed changes out to the scheduler (and later the dispatcher and SSE).
+type notifier struct{ d *Daemon }
+
+func (n *notifier) JobChanged(id string) {
+	n.d.Sched.Update(context.Background(), id)
+}
+
+func (n *notifier) RunsChanged(runs []*automation.Run) {}
+
+func (n *notifier) RunsTerminated(runs []*automation.Run) {}
+
+var _ = errors.New

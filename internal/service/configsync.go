@@ -1,0 +1,127 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/scheduler"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// SyncConfigJobs reconciles the stored config-sourced jobs with cfg.Jobs by id (SPEC §13.5):
+// new ones are created, changed ones updated with PATCH semantics (keeping an enabled
+// override), and those no longer in the file deleted like a DELETE. It runs in one
+// transaction, so a failure leaves the stored jobs untouched.
+func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error {
+	now := s.now()
+	opts := s.SchedulerOptions()
+	opts.DefaultTZ = cfg.Automation.Timezone
+	var changed []string
+	var canceled []*automation.Run
+	err := s.Store.Write(ctx, func(tx store.Tx) error {
+		all, err := tx.AllJobs(ctx)
+		if err != nil {
+			return err
+		}
+		stored := map[string]store.JobRecord{}
+		for _, r := range all {
+			stored[r.Job.ID] = r
+		}
+		want := map[string]bool{}
+		for i, j := range cfg.Jobs {
+			want[j.ID] = true
+			old, ok := stored[j.ID]
+			if !ok {
+				nj := j.Clone()
+				nj.Enabled = nj.ConfigEnabled
+				nj.CreatedAt, nj.UpdatedAt = now, now
+				cur, ledger, err := scheduler.NewCursor(nj, now, cfg.Automation.Timezone)
+				if err != nil {
+					return err
+				}
+				if err := tx.InsertJob(nj, cur); err != nil {
+					if store.IsConflict(err, store.UniqueJobName) {
+						other := ""
+						for _, r := range all {
+							if r.Job.Scope == nj.Scope && r.Job.WorkspaceID == nj.WorkspaceID && r.Job.Name == nj.Name {
+								other = r.Job.ID
+							}
+						}
+						return fmt.Errorf("config: automation.jobs[%d].name %q is already used by dynamic job %s", i, nj.Name, other)
+					}
+					return err
+				}
+				for _, e := range ledger {
+					if err := tx.InsertLedgerEntry(e); err != nil {
+						return err
+					}
+				}
+				changed = append(changed, nj.ID)
+				continue
+			}
+			overridden := old.Job.Enabled != old.Job.ConfigEnabled
+			tzChanged := scheduler.ScheduleKey(old.Job, s.Config().Automation.Timezone) != scheduler.ScheduleKey(old.Job, cfg.Automation.Timezone)
+			if old.Job.ConfigHash == j.ConfigHash && old.Job.ConfigEnabled == j.ConfigEnabled && !tzChanged {
+				continue
+			}
+			nj := j.Clone()
+			nj.CreatedAt = old.Job.CreatedAt
+			nj.UpdatedAt = now
+			nj.Enabled = nj.ConfigEnabled
+			if overridden && old.Job.Enabled != nj.ConfigEnabled {
+				nj.Enabled = old.Job.Enabled
+			}
+			if old.Job.ConfigHash == j.ConfigHash && old.Job.ConfigEnabled == j.ConfigEnabled {
+				nj.UpdatedAt = old.Job.UpdatedAt // only the zone changed: the definition did not
+			}
+			if err := tx.UpdateJob(nj); err != nil {
+				return err
+			}
+			// Compare schedules under the old zone for the old job and the new zone for the new one.
+			oldView := old.Job.Clone()
+			if tzChanged && oldView.Schedule.Mode == automation.ModeCron && oldView.Schedule.Timezone == "" {
+				oldView.Schedule.Timezone = s.Config().Automation.Timezone
+				if oldView.Schedule.Timezone == "" {
+					oldView.Schedule.Timezone = "UTC"
+				}
+			}
+			if _, err := scheduler.ApplyChange(tx, oldView, nj, old.Cursor, now, opts); err != nil {
+				return err
+			}
+			changed = append(changed, nj.ID)
+		}
+		for id, r := range stored {
+			if r.Job.Source != automation.SourceConfig || want[id] {
+				continue
+			}
+			c, err := cancelActive(tx, id, now, "definition deleted", automation.CodeDefinitionDeleted)
+			if err != nil {
+				return err
+			}
+			canceled = append(canceled, c...)
+			if err := tx.DeleteJob(id); err != nil {
+				return err
+			}
+			changed = append(changed, id)
+		}
+		return nil
+	})
+	if err != nil {
+		var ve *automation.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("config: %s", ve.Detail)
+		}
+		return err
+	}
+	for _, id := range changed {
+		s.notify().JobChanged(id)
+	}
+	if len(canceled) > 0 {
+		s.notify().RunsChanged(canceled)
+		s.notify().RunsTerminated(canceled)
+	}
+	return nil
+}
