@@ -126,7 +126,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		LastReloadError: s.status.LastReloadError(),
 		Automation: wire.AutomationStatus{
 			Enabled: cfg.Automation.Enabled, Paused: cfg.Automation.Paused,
-			SchedulerRunning: cfg.Automation.Enabled && s.status.SchedulerRunning() && !s.stopping.Load(),
+			SchedulerRunning:  cfg.Automation.Enabled && s.status.SchedulerRunning() && !s.stopping.Load(),
 			MaxConcurrentRuns: cfg.Automation.MaxConcurrentRuns,
 			Runs:              map[string]int{"scheduled": 0, "running": 0},
 		},

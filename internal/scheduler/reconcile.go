@@ -91,7 +91,7 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 			grace = time.Second
 		}
 		window, _ := time.ParseDuration(job.CatchUpWindow)
-		onTimeAfter := maxTime(a, now.Add(-grace).Add(-time.Nanosecond)) // on time: slot >= now-grace
+		onTimeAfter := maxTime(a, now.Add(-grace).Add(-time.Nanosecond))           // on time: slot >= now-grace
 		staleUntil := minTime(now.Add(-window).Add(-time.Nanosecond), onTimeAfter) // stale: slot < now-window
 		// Stale slots.
 		addRange(a, staleUntil, automation.OutcomeSkipped, automation.ReasonMisfire)
