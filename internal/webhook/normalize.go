@@ -51,7 +51,7 @@ func Normalize(body []byte, meta Meta) map[string]any {
 	if !ok {
 		data = map[string]any{}
 	}
-	if _, has := data[KeyPayload]; !has || !ok {
+	if _, has := data[KeyPayload]; !has {
 		data[KeyPayload] = validUTF8(body)
 	}
 	endpoint := meta.Endpoint
