@@ -1,0 +1,103 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+	"unicode/utf8"
+)
+
+// Meta is the routing and header data that Normalize writes over the body's
+// keys (SPEC §9.6 rule 3).
+type Meta struct {
+	Endpoint    string    // "<slug>--<webhook_id>"; derived from Slug and WebhookID when empty
+	Slug        string    // endpoint_slug
+	WebhookID   string    // webhook_id
+	DeliveryID  string    // delivery_id
+	GitHubEvent string    // github_event, set only when non-empty (github)
+	Timestamp   time.Time // the signed timestamp, or the receipt time for github (Headers.EventTime)
+}
+
+// Data keys set by Normalize.
+const (
+	KeyPayload      = "payload"
+	KeyEndpoint     = "endpoint"
+	KeyEndpointSlug = "endpoint_slug"
+	KeyWebhookID    = "webhook_id"
+	KeyTimestamp    = "timestamp"
+	KeyDeliveryID   = "delivery_id"
+	KeyGitHubEvent  = "github_event"
+)
+
+// Normalize builds the envelope data of a verified delivery (SPEC §9.6).
+//
+// If body is exactly one JSON object with at least one key, its top-level
+// keys become the keys of the result, with their JSON types (objects as
+// map[string]any, arrays as []any, numbers as json.Number keeping their
+// literal text, at every depth), and "payload" is added as the raw body
+// unless the object has its own "payload" key. Any other body (empty,
+// invalid JSON, {}, an array, a scalar, null, trailing data) gives
+// {"payload": <raw body>}. The raw body string has each invalid UTF-8 byte
+// replaced by U+FFFD, as the JSON decoder does inside strings. Finally
+// endpoint, endpoint_slug, webhook_id, timestamp (UTC, SPEC §1.3 format),
+// delivery_id and, when meta.GitHubEvent is non-empty, github_event are set,
+// overwriting body keys of the same name.
+//
+// The result is always accepted by json.Marshal.
+func Normalize(body []byte, meta Meta) map[string]any {
+	data, ok := decodeObject(body)
+	if !ok {
+		data = map[string]any{}
+	}
+	if _, has := data[KeyPayload]; !has {
+		data[KeyPayload] = validUTF8(body)
+	}
+	endpoint := meta.Endpoint
+	if endpoint == "" {
+		endpoint = Endpoint(meta.Slug, meta.WebhookID)
+	}
+	data[KeyEndpoint] = endpoint
+	data[KeyEndpointSlug] = meta.Slug
+	data[KeyWebhookID] = meta.WebhookID
+	data[KeyTimestamp] = FormatTime(meta.Timestamp)
+	data[KeyDeliveryID] = meta.DeliveryID
+	if meta.GitHubEvent != "" {
+		data[KeyGitHubEvent] = meta.GitHubEvent
+	}
+	return data
+}
+
+// decodeObject decodes body as a single non-empty JSON object.
+func decodeObject(body []byte) (map[string]any, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || len(obj) == 0 {
+		return nil, false
+	}
+	// Exactly one value: anything but white space after it is invalid JSON.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return obj, true
+}
+
+// validUTF8 converts b to a string, replacing each invalid byte by U+FFFD.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	out := make([]rune, 0, len(b))
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		out = append(out, r) // utf8.RuneError for an invalid byte
+		b = b[size:]
+	}
+	return string(out)
+}
+
+// FormatTime formats t in UTC like time.RFC3339Nano (SPEC §1.3): fractional
+// seconds only when non-zero, without trailing zeros.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
