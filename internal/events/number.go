@@ -64,7 +64,10 @@ func formatNumberLiteral(lit string, limit int) (string, bool) {
 	// value = digits × 10^exp10
 	digits := strings.TrimLeft(intPart+fracPart, "0")
 	if digits == "" {
-		return "0", limit >= 1
+		if limit < 1 {
+			return "", false
+		}
+		return "0", true
 	}
 	exp10 := exp - int64(len(fracPart))
 	trimmed := strings.TrimRight(digits, "0")
