@@ -31,6 +31,7 @@ func TestParsePromptValidation(t *testing.T) {
 		{"if keeps the dot, valid", `{{ if .Data.x }}{{ .Kind }}{{ else }}{{ .Source }}{{ end }}`, ""},
 		{"other variables are not checked", `{{ $x := .Data }}{{ $x.Whatever.Deep }}`, ""},
 		{"define bodies are not checked", `{{ define "t" }}{{ .Anything }}{{ end }}{{ template "t" .Data }}`, ""},
+		{"define of the main template", `{{ define "prompt" }}{{ .Kind }}{{ end }}`, ""},
 		{"rebinding $ disables $ checks", `{{ $ := .Data }}{{ $.issue }}`, ""},
 		{"builtins", `{{ printf "%s" .Kind }}{{ len .Data }}{{ index .Data "a" }}{{ slice .Kind 0 1 }}{{ html .Kind }}{{ js .Kind }}{{ urlquery .Kind }}{{ print .Kind }}{{ println .Kind }}`, ""},
 		{"logic builtins", `{{ and .Kind .Source }}{{ or .Kind .Source }}{{ not .Kind }}{{ eq .Kind "webhook" }}{{ ne .Kind "x" }}{{ lt 1 2 }}{{ le 1 2 }}{{ gt 1 2 }}{{ ge 1 2 }}`, ""},
@@ -68,6 +69,7 @@ func TestParsePromptValidation(t *testing.T) {
 		{"chain on parenthesized dot", `{{ (.).Payload }}`, `unknown activation envelope field ".Payload"`},
 		{"chain on parenthesized dollar", `{{ ($).Kind.X }}`, `activation envelope field "Kind" does not have child field "X"`},
 		{"chain on nested parentheses", `{{ ((.Kind)).X }}`, `activation envelope field "Kind" does not have child field "X"`},
+		{"define of the main template is checked", `{{ define "prompt" }}{{ .Payload }}{{ end }}`, `unknown activation envelope field ".Payload"`},
 		{"first error in document order", `{{ .Scope.Name }}{{ .Payload }}`, `activation envelope field "Scope" does not have child field "Name"`},
 
 		{"unknown function", `{{ nosuchfunc }}`, `parse trigger prompt template: template: prompt:1: function "nosuchfunc" not defined`},
@@ -241,7 +243,6 @@ func TestRenderErrors(t *testing.T) {
 		{"slice out of range", `{{ slice .Data.action 3 99 }}`, "error calling slice"},
 		{"field with arguments", `{{ .Kind 1 }}`, "Kind"},
 		{"output too large", `{{ range 300 }}{{ $.Data.big }}{{ end }}`, "rendered prompt exceeds 1048576 bytes"},
-		{"template recursion", `{{ define "r" }}{{ template "r" . }}{{ end }}{{ template "r" . }}`, "maximum template depth"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
