@@ -29,7 +29,8 @@ type Template struct {
 	tmpl *template.Template
 }
 
-// envelopeFields are the names a field chain on the activation envelope may start with.
+// stringEnvelopeFields are the envelope fields without children; .Data is the fifth name a
+// chain on the envelope may start with.
 var stringEnvelopeFields = map[string]bool{"Kind": true, "Scope": true, "WorkspaceID": true, "Source": true}
 
 // promptFuncs are the functions available to prompts in addition to Go's builtins.
@@ -96,7 +97,7 @@ func (t *Template) Text() string { return t.text }
 //
 // Errors: any other execution error (field access on a string, number, boolean or array; `index`
 // out of range; a failing function; output beyond [MaxRenderedBytes]) → "render prompt: <detail>";
-// an output that is empty after trimming → "rendered prompt is empty".
+// an output that is empty after trimming → [ErrEmptyRender] ("rendered prompt is empty").
 func (t *Template) Render(e *Envelope) (string, error) {
 	if e == nil {
 		return "", errors.New("render prompt: nil envelope")
@@ -111,12 +112,13 @@ func (t *Template) Render(e *Envelope) (string, error) {
 	}
 	out := strings.TrimSpace(w.buf.String())
 	if out == "" {
-		return "", errEmptyRender
+		return "", ErrEmptyRender
 	}
 	return out, nil
 }
 
-var errEmptyRender = errors.New("rendered prompt is empty")
+// ErrEmptyRender is returned by [Template.Render] when the trimmed output is empty (SPEC §8.6).
+var ErrEmptyRender = errors.New("rendered prompt is empty")
 
 // renderEnvelope is the dot of a prompt: exactly the five names templates may use (SPEC §2.15).
 type renderEnvelope struct {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -271,7 +272,7 @@ func TestRenderEmpty(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParsePrompt(%q): %v", text, err)
 		}
-		if got, err := tmpl.Render(e); err == nil || err.Error() != "rendered prompt is empty" {
+		if got, err := tmpl.Render(e); !errors.Is(err, ErrEmptyRender) || err.Error() != "rendered prompt is empty" {
 			t.Errorf("Render(%q) = %q, %v; want error %q", text, got, err, "rendered prompt is empty")
 		}
 	}
