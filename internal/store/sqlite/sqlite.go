@@ -1,0 +1,253 @@
+// Package sqlite is the embedded store.Store: one SQLite file in WAL mode accessed through the
+// pure-Go driver modernc.org/sqlite.
+//
+// All writes go through one writer goroutine that owns one connection and commits concurrent
+// Write calls together (group commit): it takes every pending request, runs BEGIN IMMEDIATE,
+// runs each request's function inside its own SAVEPOINT (so a failing function is rolled back
+// alone), commits once and only then answers the callers. With synchronous=FULL that is one
+// fsync per batch instead of one per Write. Reads outside a transaction use a separate pool of
+// read-only connections, which WAL lets proceed while the writer commits.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// Options configures Open.
+type Options struct {
+	// ReadConns is the size of the read pool; 0 means 4.
+	ReadConns int
+	// Clock returns the current time (recorded with applied migrations); nil means time.Now.
+	Clock func() time.Time
+}
+
+// ErrClosed is returned by Write after Close. It wraps store.ErrUnavailable.
+var ErrClosed = fmt.Errorf("%w: sqlite store is closed", store.ErrUnavailable)
+
+// Store is the SQLite implementation of store.Store. It is safe for concurrent use.
+type Store struct {
+	reader // the read pool
+
+	path string
+
+	wdb   *sql.DB   // the writer's database handle (one connection)
+	wconn *sql.Conn // the writer's connection, used only by the writer goroutine
+	wst   *stmtCache
+	rdb   *sql.DB // read pool
+
+	// mu guards closed and sends on reqs: Write holds it shared while sending, Close takes it
+	// exclusively to close reqs, so a request is never sent on a closed channel.
+	mu      sync.RWMutex
+	closed  bool
+	reqs    chan *request
+	stopped chan struct{} // closed when the writer goroutine has drained reqs and exited
+
+	stats writerStats
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+const (
+	defaultReadConns = 4
+	// maxBatch caps the number of Write calls committed together.
+	maxBatch = 256
+	// busyTimeoutMS is how long a connection waits for a lock held by another connection
+	// (another process, or a checkpoint) before failing with SQLITE_BUSY (SPEC §15.7).
+	busyTimeoutMS = 5000
+)
+
+// Open opens (creating it if needed) the database at path, migrates its schema and starts the
+// writer. The file and its -wal and -shm companions get mode 0600.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = defaultReadConns
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	if err := createPrivate(abs); err != nil {
+		return nil, err
+	}
+
+	s := &Store{
+		path:    abs,
+		reqs:    make(chan *request, maxBatch),
+		stopped: make(chan struct{}),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeHandles()
+		}
+	}()
+
+	// The writer: exactly one connection, kept for the life of the store.
+	s.wdb, err = sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	s.wconn, err = s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	var mode string
+	if err := s.wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	if mode != "wal" {
+		return nil, fmt.Errorf("sqlite: open %s: journal_mode is %q, want wal", abs, mode)
+	}
+	if err := migrate(ctx, s.wconn, opts.Clock); err != nil {
+		return nil, err
+	}
+	// SQLite creates -wal and -shm with the database file's mode; make sure regardless.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Chmod(abs+suffix, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	s.wst = newStmtCache(s.wconn)
+
+	// The read pool.
+	s.rdb, err = sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
+	}
+	s.rdb.SetMaxOpenConns(opts.ReadConns)
+	s.rdb.SetMaxIdleConns(opts.ReadConns)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s read pool: %w", abs, err)
+	}
+	s.reader = reader{st: newStmtCache(s.rdb)}
+
+	go s.runWriter()
+	ok = true
+	return s, nil
+}
+
+// createPrivate creates the database file with mode 0600 if it does not exist and makes sure an
+// existing one has that mode.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	return nil
+}
+
+// dsn builds the connection string. Pragmas are DSN parameters so that every connection the
+// driver opens gets them. Read connections are opened read-only (mode=ro) and query_only.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	if readOnly {
+		q.Add("mode", "ro")
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Kind returns "sqlite".
+func (s *Store) Kind() string { return "sqlite" }
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close stops accepting writes, commits every pending Write, stops the writer and closes all
+// connections. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.reqs)
+		s.mu.Unlock()
+		<-s.stopped
+		s.closeErr = s.closeHandles()
+	})
+	return s.closeErr
+}
+
+// closeHandles closes statements and connections: readers first, so that the writer's
+// connection is the last one and SQLite checkpoints and removes the WAL on close.
+func (s *Store) closeHandles() error {
+	var errs []error
+	if s.reader.st != nil {
+		errs = append(errs, s.reader.st.close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wst != nil {
+		errs = append(errs, s.wst.close())
+	}
+	if s.wconn != nil {
+		errs = append(errs, s.wconn.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// IntegrityCheck runs PRAGMA integrity_check and returns an error listing the problems found,
+// if any.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("sqlite: integrity check: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("sqlite: integrity check: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: integrity check: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("sqlite: integrity check failed: %v", problems)
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// txn is the store.Tx handed to a Write function. It runs on the writer's connection inside
+// the batch transaction and the function's savepoint. The single writer serializes every
+// write, so LockJob needs no row lock.
+type txn struct {
+	reader
+	done bool // set when the Write function has returned
+}
+
+var _ store.Tx = (*txn)(nil)
+
+// bg is the context of Tx methods that take none; the statement runs to completion.
+var bg = context.Background()
+
+// mustAffect maps "no row affected" to store.ErrNotFound.
+func mustAffect(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ---- jobs and cursors
+
+// LockJob reads a job and its cursor.
+func (t *txn) LockJob(id string) (store.JobRecord, error) { return t.GetJob(bg, id) }
+
+// InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
+// taken from the job.
+func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
+	var e enc
+	args := []any{job.ID, job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,
+		job.Schedule.Mode, job.Schedule.Expr, job.Schedule.Interval, job.Schedule.Time, job.Schedule.Timezone,
+		e.task(job.Task), job.Enabled, job.Retry.Strategy, job.Retry.MaxRetries, job.Retry.BaseDelay,
+		job.Retry.MaxDelay, job.FireLimit.Max, job.FireLimit.Window, job.OverlapPolicy, job.CatchUpPolicy,
+		job.MisfireGraceSeconds, job.CatchUpWindow, job.Source, job.ConfigEnabled, job.ConfigHash,
+		e.t(job.CreatedAt), e.t(job.UpdatedAt)}
+	if e.err != nil {
+		return e.err
+	}
+	if _, err := t.exec(bg, `INSERT INTO jobs (id, name, scope, workspace_id, agent_name, prompt,
+		schedule_mode, schedule_expr, schedule_interval, schedule_time, schedule_timezone,
+		task, enabled, retry_strategy, retry_max_retries, retry_base_delay, retry_max_delay,
+		fire_limit_max, fire_limit_window, overlap_policy, catch_up_policy,
+		misfire_grace_seconds, catch_up_window, source, config_enabled, config_hash,
+		created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		args...); err != nil {
+		return err
+	}
+	c := automation.Cursor{}
+	if cur != nil {
+		c = *cur
+	}
+	c.JobID = job.ID
+	args, err := cursorArgs(&c)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(bg, `INSERT INTO cursors (accounted_until, next_run_at, last_run_at,
+		last_scheduled_at, last_fire_id, consecutive_resume_failures, last_misfire_at,
+		misfire_count, updated_at, timezone, anchor_at, schedule_key, job_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	return err
+}
+
+func cursorArgs(c *automation.Cursor) ([]any, error) {
+	var e enc
+	args := []any{e.t(c.AccountedUntil), e.t(c.NextRunAt), e.t(c.LastRunAt), e.t(c.LastScheduledAt),
+		c.LastFireID, c.ConsecutiveResumeFailures, e.t(c.LastMisfireAt), c.MisfireCount,
+		e.t(c.UpdatedAt), c.Timezone, e.t(c.AnchorAt), c.ScheduleKey, c.JobID}
+	return args, e.err
+}
+
+// UpdateJob replaces the stored job definition (not its cursor); store.ErrNotFound if absent.
+func (t *txn) UpdateJob(job *automation.Job) error {
+	var e enc
+	args := []any{job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,
+		job.Schedule.Mode, job.Schedule.Expr, job.Schedule.Interval, job.Schedule.Time, job.Schedule.Timezone,
+		e.task(job.Task), job.Enabled, job.Retry.Strategy, job.Retry.MaxRetries, job.Retry.BaseDelay,
+		job.Retry.MaxDelay, job.FireLimit.Max, job.FireLimit.Window, job.OverlapPolicy, job.CatchUpPolicy,
+		job.MisfireGraceSeconds, job.CatchUpWindow, job.Source, job.ConfigEnabled, job.ConfigHash,
+		e.t(job.CreatedAt), e.t(job.UpdatedAt), job.ID}
+	if e.err != nil {
+		return e.err
+	}
+	return mustAffect(t.exec(bg, `UPDATE jobs SET name = ?, scope = ?, workspace_id = ?,
+		agent_name = ?, prompt = ?, schedule_mode = ?, schedule_expr = ?, schedule_interval = ?,
+		schedule_time = ?, schedule_timezone = ?, task = ?, enabled = ?, retry_strategy = ?,
+		retry_max_retries = ?, retry_base_delay = ?, retry_max_delay = ?, fire_limit_max = ?,
+		fire_limit_window = ?, overlap_policy = ?, catch_up_policy = ?, misfire_grace_seconds = ?,
+		catch_up_window = ?, source = ?, config_enabled = ?, config_hash = ?, created_at = ?,
+		updated_at = ?
+		WHERE id = ?`, args...))
+}
+
+// DeleteJob deletes a job; its cursor and ledger go with it (ON DELETE CASCADE), its runs stay.
+// store.ErrNotFound if absent.
+func (t *txn) DeleteJob(id string) error {
+	return mustAffect(t.exec(bg, "DELETE FROM jobs WHERE id = ?", id))
+}
+
+// UpdateCursor replaces a job's cursor; store.ErrNotFound if the job has none.
+func (t *txn) UpdateCursor(cur *automation.Cursor) error {
+	args, err := cursorArgs(cur)
+	if err != nil {
+		return err
+	}
+	return mustAffect(t.exec(bg, `UPDATE cursors SET accounted_until = ?, next_run_at = ?,
+		last_run_at = ?, last_scheduled_at = ?, last_fire_id = ?, consecutive_resume_failures = ?,
+		last_misfire_at = ?, misfire_count = ?, updated_at = ?, timezone = ?, anchor_at = ?,
+		schedule_key = ?
+		WHERE job_id = ?`, args...))
+}
+
+// ---- ledger
+
+// LastLedgerEntry returns the job's entry with the highest seq, or store.ErrNotFound.
+func (t *txn) LastLedgerEntry(jobID string) (automation.LedgerEntry, error) {
+	return getOne(bg, t.reader, scanLedger,
+		ledgerSelect+" WHERE job_id = ? ORDER BY seq DESC LIMIT 1", jobID)
+}
+
+func ledgerArgs(le *automation.LedgerEntry) ([]any, error) {
+	var e enc
+	args := []any{le.JobID, e.t(le.SlotAt), e.t(le.LastSlotAt), le.Count, le.Outcome, le.Reason,
+		le.RunID, le.FireID, le.Local, le.DST, e.t(le.RecordedAt)}
+	return args, e.err
+}
+
+// InsertLedgerEntry appends an entry and sets its Seq.
+func (t *txn) InsertLedgerEntry(le *automation.LedgerEntry) error {
+	args, err := ledgerArgs(le)
+	if err != nil {
+		return err
+	}
+	res, err := t.exec(bg, `INSERT INTO ledger (job_id, slot_at, last_slot_at, slot_count,
+		outcome, reason, run_id, fire_id, local_time, dst, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	if err != nil {
+		return err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	le.Seq = seq
+	return nil
+}
+
+// UpdateLedgerEntry rewrites the entry with le.Seq; store.ErrNotFound if absent.
+func (t *txn) UpdateLedgerEntry(le *automation.LedgerEntry) error {
+	args, err := ledgerArgs(le)
+	if err != nil {
+		return err
+	}
+	return mustAffect(t.exec(bg, `UPDATE ledger SET job_id = ?, slot_at = ?, last_slot_at = ?,
+		slot_count = ?, outcome = ?, reason = ?, run_id = ?, fire_id = ?, local_time = ?, dst = ?,
+		recorded_at = ?
+		WHERE seq = ?`, append(args, le.Seq)...))
+}
+
+// PruneLedger deletes all but the keep entries of the job with the highest seq.
+func (t *txn) PruneLedger(jobID string, keep int) error {
+	if keep < 0 {
+		keep = 0
+	}
+	_, err := t.exec(bg, `DELETE FROM ledger WHERE job_id = ?1 AND seq <=
+		(SELECT seq FROM ledger WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)`,
+		jobID, keep)
+	return err
+}
+
+// ---- runs
+
+func runArgs(r *automation.Run) ([]any, error) {
+	var e enc
+	args := []any{nullable(r.JobID), nullable(r.TriggerID), r.Status, r.Attempt, r.FireID,
+		e.t(r.ScheduledAt), e.t(r.StartedAt), e.t(r.EndedAt), r.SessionID, r.Error, r.ErrorCode,
+		r.TaskID, r.TaskRunID, r.DeliveryError, e.t(r.DeliveryErrorAt), r.Origin, r.RetryOf,
+		e.t(r.DispatchedAt), r.AgentName, r.Scope, r.WorkspaceID, r.Depth, r.DeliveryID, r.EventID,
+		r.StopReason, r.NodeID, r.Prompt, blob(r.Envelope), r.LeaseOwner, e.t(r.LeaseExpiresAt),
+		r.ID}
+	return args, e.err
+}
+
+// InsertRun inserts a run; a duplicate (fire_id, attempt) is *store.ConflictError.
+func (t *txn) InsertRun(r *automation.Run) error {
+	args, err := runArgs(r)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(bg, `INSERT INTO runs (job_id, trigger_id, status, attempt, fire_id,
+		scheduled_at, started_at, ended_at, session_id, error, error_code, task_id, task_run_id,
+		delivery_error, delivery_error_at, origin, retry_of, dispatched_at, agent_name, scope,
+		workspace_id, depth, delivery_id, event_id, stop_reason, node_id, prompt, envelope,
+		lease_owner, lease_expires_at, id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		args...)
+	return err
+}
+
+// UpdateRun replaces the run row if its stored status is fromStatus and reports whether it did.
+// A missing run is (false, store.ErrNotFound).
+func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
+	args, err := runArgs(r)
+	if err != nil {
+		return false, err
+	}
+	res, err := t.exec(bg, `UPDATE runs SET job_id = ?, trigger_id = ?, status = ?, attempt = ?,
+		fire_id = ?, scheduled_at = ?, started_at = ?, ended_at = ?, session_id = ?, error = ?,
+		error_code = ?, task_id = ?, task_run_id = ?, delivery_error = ?, delivery_error_at = ?,
+		origin = ?, retry_of = ?, dispatched_at = ?, agent_name = ?, scope = ?, workspace_id = ?,
+		depth = ?, delivery_id = ?, event_id = ?, stop_reason = ?, node_id = ?, prompt = ?,
+		envelope = ?, lease_owner = ?, lease_expires_at = ?
+		WHERE id = ? AND status = ?`, append(args, fromStatus)...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return true, nil
+	}
+	row, err := t.row(bg, "SELECT 1 FROM runs WHERE id = ?", r.ID)
+	if err != nil {
+		return false, err
+	}
+	var one int
+	if err := row.Scan(&one); err == sql.ErrNoRows {
+		return false, store.ErrNotFound
+	} else if err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// ActiveRuns returns the scheduled and running runs of a job or trigger by (scheduled_at, id).
+func (t *txn) ActiveRuns(definitionID string) ([]*automation.Run, error) {
+	// The status term repeats the partial index runs_active's WHERE clause verbatim.
+	return getAll(bg, t.reader, scanRun, runSelect+
+		` WHERE def_id = ? AND status IN ('scheduled', 'running') ORDER BY scheduled_at, id`,
+		definitionID)
+}
+
+// CountFires counts the definition's runs that are not canceled with started_at in
+// (since, until] and returns the earliest such started_at (zero when there is none).
+func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time.Time, error) {
+	var e enc
+	args := []any{definitionID, e.t(since), e.t(until)}
+	if e.err != nil {
+		return 0, time.Time{}, e.err
+	}
+	row, err := t.row(bg, `SELECT count(*), coalesce(min(started_at), 0) FROM runs
+		WHERE def_id = ? AND started_at > ? AND started_at <= ? AND status <> 'canceled'`, args...)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	var (
+		n        int
+		earliest int64
+	)
+	if err := row.Scan(&n, &earliest); err != nil {
+		return 0, time.Time{}, err
+	}
+	return n, fromNanos(earliest), nil
+}
+
+// ---- workspaces
+
+// InsertWorkspace inserts a workspace; a taken id or path is *store.ConflictError.
+func (t *txn) InsertWorkspace(w *automation.Workspace) error {
+	var e enc
+	args := []any{w.ID, w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt)}
+	if e.err != nil {
+		return e.err
+	}
+	_, err := t.exec(bg, `INSERT INTO workspaces (id, path, source, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)`, args...)
+	return err
+}
+
+// UpdateWorkspace replaces a workspace; store.ErrNotFound if absent.
+func (t *txn) UpdateWorkspace(w *automation.Workspace) error {
+	var e enc
+	args := []any{w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt), w.ID}
+	if e.err != nil {
+		return e.err
+	}
+	return mustAffect(t.exec(bg, `UPDATE workspaces SET path = ?, source = ?, created_at = ?,
+		updated_at = ? WHERE id = ?`, args...))
+}
+
+// DeleteWorkspace deletes a workspace; store.ErrNotFound if absent.
+func (t *txn) DeleteWorkspace(id string) error {
+	return mustAffect(t.exec(bg, "DELETE FROM workspaces WHERE id = ?", id))
+}
+
+// ---- transcripts and meta
+
+// PutTranscript stores (replaces) a run's transcript document.
+func (t *txn) PutTranscript(runID string, doc []byte) error {
+	if doc == nil {
+		doc = []byte{}
+	}
+	_, err := t.exec(bg, `INSERT INTO transcripts (run_id, doc) VALUES (?, ?)
+		ON CONFLICT (run_id) DO UPDATE SET doc = excluded.doc`, runID, doc)
+	return err
+}
+
+// SetMeta stores (replaces) a named value.
+func (t *txn) SetMeta(key string, value []byte) error {
+	if value == nil {
+		value = []byte{}
+	}
+	_, err := t.exec(bg, `INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}

@@ -1,0 +1,217 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// Request states. A request is queued until the writer starts it or its caller gives up; the
+// transition out of queued is a compare-and-swap, so exactly one of them wins.
+const (
+	reqQueued int32 = iota
+	reqStarted
+	reqAbandoned
+)
+
+// request is one Write call waiting for the writer.
+type request struct {
+	fn    func(store.Tx) error
+	state atomic.Int32
+	done  chan error // buffered; receives the outcome once
+}
+
+// PanicError is returned by Write when fn panicked. Only that Write is affected.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("store: panic in write function: %v", e.Value)
+}
+
+// WriterStats are cumulative counters of the writer.
+type WriterStats struct {
+	Batches uint64 // committed (or attempted) transactions
+	Writes  uint64 // Write functions run
+}
+
+type writerStats struct {
+	batches atomic.Uint64
+	writes  atomic.Uint64
+}
+
+// Stats returns the writer's counters. Writes/Batches is the average group-commit size.
+func (s *Store) Stats() WriterStats {
+	return WriterStats{Batches: s.stats.batches.Load(), Writes: s.stats.writes.Load()}
+}
+
+// Write runs fn in a transaction that is committed durably before Write returns nil. fn may be
+// committed together with other concurrent Write calls, each in its own savepoint: if fn
+// returns an error (or panics) only its own changes are rolled back. If ctx is done before
+// the writer starts fn, Write returns ctx.Err() and fn never runs; once started, fn runs to
+// completion and Write reports its outcome.
+func (s *Store) Write(ctx context.Context, fn func(tx store.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &request{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		if req.state.CompareAndSwap(reqQueued, reqAbandoned) {
+			return ctx.Err()
+		}
+		return <-req.done // already started: wait for its outcome
+	}
+}
+
+// runWriter is the writer goroutine: it commits batches until reqs is closed and drained.
+func (s *Store) runWriter() {
+	defer close(s.stopped)
+	batch := make([]*request, 0, maxBatch)
+	for {
+		req, ok := <-s.reqs
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], req)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-s.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+		clear(batch) // drop references to finished requests
+	}
+}
+
+// commitBatch runs the requests that are still wanted in one transaction and answers them.
+func (s *Store) commitBatch(batch []*request) {
+	live := batch[:0:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(reqQueued, reqStarted) {
+			live = append(live, r)
+		}
+	}
+	for len(live) > 0 {
+		live = s.commitOnce(live)
+	}
+}
+
+// commitOnce runs reqs in one transaction. Normally it answers every request and returns nil.
+// If the transaction breaks midway (SQLite rolled it back on an I/O error, say), the requests
+// that already ran are answered with the error and the ones that did not run yet are returned
+// to be run in a fresh transaction.
+func (s *Store) commitOnce(reqs []*request) (rest []*request) {
+	ctx := context.Background()
+	s.stats.batches.Add(1)
+	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
+		answerAll(reqs, unavailable("begin", err))
+		return nil
+	}
+	results := make([]error, len(reqs))
+	for i, r := range reqs {
+		s.stats.writes.Add(1)
+		fnErr, brokenErr := s.runInSavepoint(ctx, r.fn)
+		results[i] = fnErr
+		if brokenErr != nil {
+			_ = s.execW(ctx, "ROLLBACK")
+			for j := 0; j <= i; j++ {
+				if results[j] == nil {
+					results[j] = unavailable("transaction aborted", brokenErr)
+				}
+				reqs[j].done <- results[j]
+			}
+			return reqs[i+1:]
+		}
+	}
+	if err := s.execW(ctx, "COMMIT"); err != nil {
+		_ = s.execW(ctx, "ROLLBACK")
+		answerAll(reqs, unavailable("commit", err))
+		return nil
+	}
+	for i, r := range reqs {
+		r.done <- results[i]
+	}
+	return nil
+}
+
+// runInSavepoint runs fn inside SAVEPOINT w. fnErr is fn's outcome; brokenErr is set when the
+// enclosing transaction can no longer be used.
+func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fnErr, brokenErr error) {
+	if err := s.execW(ctx, "SAVEPOINT w"); err != nil {
+		return nil, err
+	}
+	tx := &txn{reader: reader{st: s.wst}}
+	tx.reader.tx = tx
+	fnErr = callSafely(fn, tx)
+	tx.done = true
+	if fnErr != nil {
+		if err := s.execW(ctx, "ROLLBACK TO w"); err != nil {
+			return fnErr, err
+		}
+	}
+	if err := s.execW(ctx, "RELEASE w"); err != nil {
+		return fnErr, err
+	}
+	return fnErr, nil
+}
+
+// callSafely calls fn, turning a panic into a *PanicError.
+func callSafely(fn func(store.Tx) error, tx store.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &PanicError{Value: p, Stack: debug.Stack()}
+		}
+	}()
+	return fn(tx)
+}
+
+func (s *Store) execW(ctx context.Context, query string) error {
+	st, err := s.wst.get(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx)
+	return err
+}
+
+func answerAll(reqs []*request, err error) {
+	for _, r := range reqs {
+		r.done <- err
+	}
+}
+
+func unavailable(what string, err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: sqlite %s: %w", store.ErrUnavailable, what, err)
+}
