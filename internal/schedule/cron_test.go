@@ -129,7 +129,7 @@ func TestParseCronSets(t *testing.T) {
 		return s
 	}
 	tests := []struct {
-		expr                         string
+		expr                        string
 		minute, hour, dom, mon, dow uint64
 	}{
 		{"* * * * *", rangeBits(0, 59, 1), rangeBits(0, 23, 1), rangeBits(1, 31, 1), rangeBits(1, 12, 1), rangeBits(0, 6, 1)},
