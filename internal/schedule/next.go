@@ -79,30 +79,91 @@ func (p period) wall() ival {
 
 // periods appends to buf the offset periods of loc overlapping the instants [lo, hi), oldest
 // first. Adjacent zone-database periods with the same offset (an abbreviation or is-DST change
-// only) are merged: they do not move the wall clock.
+// only, or an artificial bound reported by ZoneBounds) are merged: they do not move the wall
+// clock.
 func periods(loc *time.Location, lo, hi int64, buf []period) []period {
+	first := len(buf)
 	t := lo
 	for {
 		tt := time.Unix(t, 0).In(loc)
 		name, off := tt.Zone()
 		s, e := tt.ZoneBounds()
-		p := period{start: minSec, end: maxSec, off: int64(off), name: name}
-		if !s.IsZero() {
-			p.start = s.Unix()
+		p := period{start: t, end: maxSec, off: int64(off), name: name}
+		if len(buf) == first { // later periods start where the previous one ended
+			p.start = minSec
+			if !s.IsZero() {
+				p.start = min(s.Unix(), t)
+			}
 		}
 		if !e.IsZero() {
 			p.end = e.Unix()
+			if p.end <= t {
+				p.end = nextChange(loc, t, off)
+			}
 		}
-		if n := len(buf); n > 0 && buf[n-1].off == p.off {
+		if n := len(buf); n > first && buf[n-1].off == p.off {
 			buf[n-1].end = p.end
 		} else {
 			buf = append(buf, p)
 		}
-		if p.end >= hi || p.end <= t {
+		if p.end >= hi {
 			return buf
 		}
 		t = p.end
 	}
+}
+
+// nextChange works around time.Time.ZoneBounds returning an end that is not after the instant
+// (Go 1.26 computes the end of the last period of a year from the zone's TZ rule as the start
+// of the year plus 365 days, which is December 31 in leap years). It returns the first instant
+// after t whose offset differs from off, or the start of the next UTC year if the offset is
+// the same there (a bound that merely splits a period). In that situation no transition of the
+// TZ rule remains in t's year, so a bisection over (t, next year] finds the change, if any.
+func nextChange(loc *time.Location, t int64, off int) int64 {
+	y := time.Unix(t, 0).UTC().Year()
+	probe := time.Date(y+1, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	offAt := func(x int64) int { _, o := time.Unix(x, 0).In(loc).Zone(); return o }
+	if offAt(probe) == off {
+		return probe
+	}
+	a, b := t, probe // offAt(a) == off, offAt(b) != off
+	for b-a > 1 {
+		m := a + (b-a)/2
+		if offAt(m) == off {
+			a = m
+		} else {
+			b = m
+		}
+	}
+	return b
+}
+
+// zoneWindow caches the offset periods of one location over a range of instants, so that
+// consecutive days (and consecutive Next calls of Spec.Between and Spec.Count) share zone
+// lookups, which are comparatively expensive for instants past the last explicit transition.
+type zoneWindow struct {
+	loc    *time.Location
+	ps     []period
+	lo, hi int64 // ps covers the instants [lo, hi)
+}
+
+// zoneWindowSpan is how far past a requested window the cache is filled.
+const zoneWindowSpan = 35 * secondsPerDay
+
+// get returns the periods overlapping the instants [lo, hi). The result aliases the cache.
+func (z *zoneWindow) get(lo, hi int64) []period {
+	if len(z.ps) == 0 || lo < z.lo || hi > z.hi {
+		z.ps = periods(z.loc, lo, hi+zoneWindowSpan, z.ps[:0])
+		z.lo, z.hi = lo, hi+zoneWindowSpan
+	}
+	i, j := 0, len(z.ps)
+	for i < j && z.ps[i].end <= lo {
+		i++
+	}
+	for j > i && z.ps[j-1].start >= hi {
+		j--
+	}
+	return z.ps[i:j]
 }
 
 // ival is a half-open interval [lo, hi) of naive wall seconds.
@@ -241,13 +302,20 @@ func (c *candidate) consider(c2 candidate) {
 // Next returns the first slot strictly after after, in location loc (nil means UTC). It
 // reports false when there is no slot within 8 years after after.
 func (c *Cron) Next(after time.Time, loc *time.Location) (Slot, bool) {
-	return c.next(after, loc, after.UTC().AddDate(horizonYears, 0, 0).Unix())
+	return c.next(after, newZoneWindow(loc), after.UTC().AddDate(horizonYears, 0, 0).Unix())
+}
+
+func newZoneWindow(loc *time.Location) *zoneWindow {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &zoneWindow{loc: loc}
 }
 
 // FiresWithin reports whether the expression has a slot in (from, from+d] in location loc. The
 // "expression never fires" check of SPEC §3.2 rule 8 is !FiresWithin(now, loc, 8 years).
 func (c *Cron) FiresWithin(from time.Time, loc *time.Location, d time.Duration) bool {
-	_, ok := c.next(from, loc, from.Add(d).Unix())
+	_, ok := c.next(from, newZoneWindow(loc), from.Add(d).Unix())
 	return ok
 }
 
@@ -258,10 +326,7 @@ func (c *Cron) FiresWithin(from time.Time, loc *time.Location, d time.Duration) 
 // before after and stops once day0-margin passes the best slot found (or limit). Days that do
 // not match the month and day fields cost a few integer operations; matching days cost one or
 // two zone lookups plus a scan of at most 24 hour bits per source.
-func (c *Cron) next(after time.Time, loc *time.Location, limit int64) (Slot, bool) {
-	if loc == nil {
-		loc = time.UTC
-	}
+func (c *Cron) next(after time.Time, zw *zoneWindow, limit int64) (Slot, bool) {
 	need := after.Unix() + 1 // slot instants are whole seconds
 	var (
 		best candidate
@@ -287,7 +352,7 @@ func (c *Cron) next(after time.Time, loc *time.Location, limit int64) (Slot, boo
 			d++
 			continue
 		}
-		ps = periods(loc, day0-margin, day0+secondsPerDay+margin, ps[:0])
+		ps = zw.get(day0-margin, day0+secondsPerDay+margin)
 		srcs = daySources(c.wallClock, ps, day0, srcs[:0])
 		for _, s := range srcs {
 			if s.gap {
@@ -309,7 +374,7 @@ func (c *Cron) next(after time.Time, loc *time.Location, limit int64) (Slot, boo
 		return Slot{}, false
 	}
 	at := time.Unix(best.at, 0).UTC()
-	sl := Slot{At: at, Local: at.In(loc), DST: best.dst}
+	sl := Slot{At: at, Local: at.In(zw.loc), DST: best.dst}
 	if best.dst == GapShifted {
 		z := time.FixedZone(best.pre.name, int(best.pre.off))
 		sl.Nominal = time.Unix(best.nominal-best.pre.off, 0).In(z)

@@ -118,8 +118,9 @@ func (s Spec) Between(after, until time.Time, maxSlots int) []Slot {
 			return nil
 		}
 		var out []Slot
+		zw := newZoneWindow(s.Location)
 		for t := after; maxSlots <= 0 || len(out) < maxSlots; {
-			sl, ok := s.Cron.next(t, s.Location, until.Unix())
+			sl, ok := s.Cron.next(t, zw, until.Unix())
 			if !ok {
 				break
 			}
@@ -153,8 +154,9 @@ func (s Spec) Count(after, until time.Time) int {
 			return 0
 		}
 		n := 0
+		zw := newZoneWindow(s.Location)
 		for t := after; ; n++ {
-			sl, ok := s.Cron.next(t, s.Location, until.Unix())
+			sl, ok := s.Cron.next(t, zw, until.Unix())
 			if !ok {
 				return n
 			}
