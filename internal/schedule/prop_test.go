@@ -316,4 +316,3 @@ func TestPropSequence(t *testing.T) {
 		}
 	})
 }
-
