@@ -41,7 +41,7 @@ type Service struct {
 	NodeID string
 
 	cfg      atomic.Pointer[config.Config]
-	notifier atomic.Value // Notifier
+	notifier atomic.Pointer[notifierBox]
 	// Delegate admits task-backed fires (nil until task delegation is wired).
 	Delegate func(tx store.Tx, job *automation.Job, run *automation.Run) error
 }
@@ -50,14 +50,16 @@ type Service struct {
 func New(st store.Store, clk clock.Clock, cfg *config.Config) *Service {
 	s := &Service{Store: st, Clock: clk, NodeID: cfg.NodeID}
 	s.cfg.Store(cfg)
-	s.notifier.Store(Notifier(nopNotifier{}))
+	s.notifier.Store(&notifierBox{nopNotifier{}})
 	return s
 }
 
 // SetNotifier installs the change notifier.
-func (s *Service) SetNotifier(n Notifier) { s.notifier.Store(n) }
+func (s *Service) SetNotifier(n Notifier) { s.notifier.Store(&notifierBox{n}) }
 
-func (s *Service) notify() Notifier { return s.notifier.Load().(Notifier) }
+type notifierBox struct{ n Notifier }
+
+func (s *Service) notify() Notifier { return s.notifier.Load().n }
 
 // Config returns the configuration in force.
 func (s *Service) Config() *config.Config { return s.cfg.Load() }

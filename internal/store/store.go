@@ -113,6 +113,9 @@ type Reader interface {
 	CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error)
 	// GetTranscript returns a run's stored transcript document, or ErrNotFound.
 	GetTranscript(ctx context.Context, runID string) ([]byte, error)
+	// NextScheduledAt returns the earliest scheduled_at after `after` among scheduled runs
+	// (the dispatcher sleeps until then).
+	NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error)
 	// GetMeta reads a small named value (schema facts, the secret-key canary, …).
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 }
@@ -153,6 +156,16 @@ type Tx interface {
 	// CountFires counts the definition's runs that are not canceled with started_at in
 	// (since, until], and returns the earliest such started_at (SPEC §7.4).
 	CountFires(definitionID string, since, until time.Time) (int, time.Time, error)
+
+	// CountRunning counts runs in status running (the global cap, SPEC §7.2).
+	CountRunning() (int, error)
+	// EligibleRuns returns up to limit scheduled runs with scheduled_at <= now, ordered by
+	// (scheduled_at, id) (SPEC §7.2).
+	EligibleRuns(now time.Time, limit int) ([]*automation.Run, error)
+	// TriggerOverlapPolicy and TriggerRetryPolicy read a trigger's policies (ErrNotFound when
+	// the trigger does not exist).
+	TriggerOverlapPolicy(id string) (string, error)
+	TriggerRetryPolicy(id string) (automation.Retry, error)
 
 	InsertWorkspace(w *automation.Workspace) error
 	UpdateWorkspace(w *automation.Workspace) error

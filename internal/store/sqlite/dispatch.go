@@ -1,0 +1,59 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// CountRunning counts running runs from the maintained per-status counters.
+func (t *txn) CountRunning() (int, error) {
+	row, err := t.row(bg, "SELECT n FROM run_status_counts WHERE status = 'running'")
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := row.Scan(&n); errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// EligibleRuns returns due scheduled runs in (scheduled_at, id) order (index runs_scheduled_due).
+func (t *txn) EligibleRuns(now time.Time, n int) ([]*automation.Run, error) {
+	var e enc
+	at := e.t(now)
+	return getAll(bg, t.reader, scanRun, runSelect+" WHERE status = 'scheduled' AND scheduled_at <= ? ORDER BY scheduled_at, id LIMIT ?", at, limit(n))
+}
+
+// NextScheduledAt returns the earliest future scheduled_at of a scheduled run.
+func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var e enc
+	row, err := r.row(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > ? ORDER BY scheduled_at, id LIMIT 1", e.t(after))
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	var n int64
+	if err := row.Scan(&n); errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	} else if err != nil {
+		return time.Time{}, false, err
+	}
+	return fromNanos(n), true, nil
+}
+
+// TriggerOverlapPolicy reads a trigger's overlap policy.
+func (t *txn) TriggerOverlapPolicy(id string) (string, error) {
+	return "", store.ErrNotFound
+}
+
+// TriggerRetryPolicy reads a trigger's retry policy.
+func (t *txn) TriggerRetryPolicy(id string) (automation.Retry, error) {
+	return automation.Retry{}, store.ErrNotFound
+}
