@@ -194,6 +194,9 @@ func (acpDriver) Run(ctx context.Context, req Request) Outcome {
 		return finish(tr, spawnFailed(err))
 	}
 	c.p = p
+	if req.OnStart != nil {
+		req.OnStart(p.pgid)
+	}
 	go c.writer()
 	go c.reader()
 

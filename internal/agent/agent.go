@@ -128,6 +128,9 @@ type Request struct {
 	// OnSession is called once, as soon as the session id is known (ACP:
 	// after session/new; exec: right after the process started). May be nil.
 	OnSession func(sessionID string)
+	// OnStart is called once the agent process started, with its pid, which
+	// is also its process group id. May be nil.
+	OnStart func(pid int)
 
 	// Grace periods; zero means the Default… constant.
 	CancelGrace time.Duration // ACP: session/cancel → SIGTERM

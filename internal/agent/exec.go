@@ -46,6 +46,9 @@ func (execDriver) Run(ctx context.Context, req Request) Outcome {
 	if err != nil {
 		return finish(tr, spawnFailed(err))
 	}
+	if req.OnStart != nil {
+		req.OnStart(p.pgid)
+	}
 	if req.OnSession != nil {
 		req.OnSession(sessionID)
 	}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -148,9 +150,53 @@ func (p *proc) hasExited() bool {
 	}
 }
 
-// groupAlive reports whether any process of the group still exists.
+// groupAlive reports whether any process of the group is still running.
+// Killed orphans stay zombies until init reaps them (which may take a
+// while); they do not count.
 func (p *proc) groupAlive() bool {
-	return syscall.Kill(-p.pgid, 0) == nil
+	if syscall.Kill(-p.pgid, 0) != nil {
+		return false
+	}
+	live, err := groupHasLiveMember(p.pgid)
+	if err != nil {
+		return true // no /proc: trust kill
+	}
+	return live
+}
+
+// groupHasLiveMember scans /proc for a non-zombie process of group pgid.
+func groupHasLiveMember(pgid int) (bool, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return false, err
+	}
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + name + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 {
+			continue
+		}
+		if f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // waitExit waits up to d for the leader to exit.
