@@ -749,7 +749,7 @@ func (c *acpConn) readTextFile(m *rpcMessage) {
 		c.replyError(m.ID, codeOutside, "path outside workspace")
 		return
 	}
-	content, code, err := readText(resolved, p.Line, p.Limit)
+	content, code, err := readText(resolved, p.Path, p.Line, p.Limit)
 	if err != nil {
 		c.replyError(m.ID, code, err.Error())
 		return

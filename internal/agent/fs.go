@@ -87,14 +87,15 @@ func resolvePath(p string, hops int) (string, error) {
 	return filepath.Join(rp, filepath.Base(p)), nil
 }
 
-// readText reads a text file for fs/read_text_file: from 1-based line (nil
+// readText reads a text file for fs/read_text_file (display is the path as
+// the agent gave it, for messages): from 1-based line (nil
 // or < 1: the first) at most limit lines (nil or < 0: all). On failure it
 // returns the JSON-RPC error code to answer with.
-func readText(path string, line, limit *int) (string, int, error) {
+func readText(path, display string, line, limit *int) (string, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if isNotExist(err) {
-			return "", codeNotFound, fmt.Errorf("resource not found: %s", path)
+			return "", codeNotFound, fmt.Errorf("resource not found: %s", display)
 		}
 		return "", codeInternalError, err
 	}
@@ -104,7 +105,7 @@ func readText(path string, line, limit *int) (string, int, error) {
 		return "", codeInternalError, err
 	}
 	if fi.IsDir() {
-		return "", codeInternalError, fmt.Errorf("%s is a directory", path)
+		return "", codeInternalError, fmt.Errorf("%s is a directory", display)
 	}
 	if fi.Size() > maxReadBytes {
 		return "", codeInternalError, fmt.Errorf("file is larger than %d bytes", maxReadBytes)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,6 +77,12 @@ type runOpts struct {
 	tr     *Transcript
 	ctx    context.Context
 	grace  time.Duration // CancelGrace, TermGrace and ExitGrace when non-zero
+	// cancelCause, when set, cancels the run with this cause cancelDelay
+	// after OnSession, or after readyFile (relative to dir) exists when set:
+	// robust against slow starts on a loaded machine.
+	cancelCause error
+	cancelDelay time.Duration
+	readyFile   string
 }
 
 // run runs req through Execute and collects what happened.
@@ -96,6 +103,11 @@ func run(t *testing.T, cfg Config, o runOpts) *result {
 	if o.ctx == nil {
 		o.ctx = context.Background()
 	}
+	var cancel context.CancelCauseFunc = func(error) {}
+	if o.cancelCause != nil {
+		o.ctx, cancel = context.WithCancelCause(o.ctx)
+		defer cancel(nil)
+	}
 	r := &result{}
 	var mu sync.Mutex
 	req := Request{
@@ -108,6 +120,9 @@ func run(t *testing.T, cfg Config, o runOpts) *result {
 			mu.Lock()
 			r.sessions = append(r.sessions, id)
 			mu.Unlock()
+			if o.cancelCause != nil && o.readyFile == "" {
+				time.AfterFunc(o.cancelDelay, func() { cancel(o.cancelCause) })
+			}
 		},
 		OnStart: func(pid int) {
 			mu.Lock()
@@ -118,6 +133,24 @@ func run(t *testing.T, cfg Config, o runOpts) *result {
 		TermGrace:   o.grace,
 		ExitGrace:   o.grace,
 	}
+	if o.cancelCause != nil && o.readyFile != "" {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				if _, err := os.Stat(filepath.Join(o.dir, o.readyFile)); err == nil {
+					time.Sleep(o.cancelDelay)
+					cancel(o.cancelCause)
+					return
+				}
+			}
+		}()
+	}
 	start := time.Now()
 	r.Outcome = Execute(o.ctx, req)
 	r.elapsed = time.Since(start)
@@ -125,6 +158,9 @@ func run(t *testing.T, cfg Config, o runOpts) *result {
 	r.entries, r.truncated = o.tr.Snapshot()
 	if r.Status == "" {
 		t.Fatalf("outcome without status: %+v", r.Outcome)
+	}
+	if o.cancelCause != nil && len(r.sessions) == 0 {
+		t.Fatalf("no session, so no cancellation: %+v", r.Outcome)
 	}
 	if r.pgid != 0 {
 		requireGroupGone(t, r.pgid)

@@ -237,6 +237,11 @@ func (p *proc) terminate(grace time.Duration) {
 	}
 	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
 	<-p.exited
+	// SIGKILL is delivered at once, but dying takes a moment: wait (briefly)
+	// until no member is running any more.
+	for i := 0; i < 100 && p.groupAlive(); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // drain waits for the stderr reader (and the given extra readers) to reach
