@@ -196,7 +196,7 @@ func TestACPFileSystem(t *testing.T) {
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(ws, "notes.txt"), []byte("one\ntwo\nthree\nfour\n"), 0o644)
 	os.WriteFile(filepath.Join(outside, "secret.txt"), []byte("s3cret"), 0o644)
-	os.Symlink(outside, filepath.Join(ws, "escape"))                         // dir link pointing outside
+	os.Symlink(outside, filepath.Join(ws, "escape"))                           // dir link pointing outside
 	os.Symlink(filepath.Join(outside, "new.txt"), filepath.Join(ws, "dangle")) // dangling link pointing outside
 	os.Symlink(filepath.Join(ws, "notes.txt"), filepath.Join(ws, "inside-link"))
 	os.WriteFile(filepath.Join(ws, "big.txt"), make([]byte, maxReadBytes+1), 0o644)

@@ -230,36 +230,38 @@ func Execute(ctx context.Context, req Request) Outcome {
 }
 
 // Environ returns base without the variables named in remove, with add
-// applied on top (existing names are replaced in place, new names appended
-// in sorted order). It is a helper for computing Request.Env (SPEC §10.2).
+// applied on top, one entry per name: a name keeps the position of its first
+// occurrence and takes its last value (add winning over base); new names of
+// add are appended in sorted order. It is a helper for computing Request.Env
+// (SPEC §10.2).
 func Environ(base []string, remove []string, add map[string]string) []string {
 	drop := make(map[string]bool, len(remove))
 	for _, name := range remove {
 		drop[name] = true
 	}
-	out := make([]string, 0, len(base)+len(add))
-	done := make(map[string]bool, len(add))
+	value := make(map[string]string, len(base)+len(add))
+	var order []string
 	for _, kv := range base {
-		name, _, _ := strings.Cut(kv, "=")
-		if drop[name] || done[name] {
+		name, v, _ := strings.Cut(kv, "=")
+		if drop[name] {
 			continue
 		}
-		if v, ok := add[name]; ok {
-			out = append(out, name+"="+v)
-			done[name] = true
-			continue
+		if _, seen := value[name]; !seen {
+			order = append(order, name)
 		}
-		out = append(out, kv)
+		value[name] = v
 	}
-	names := make([]string, 0, len(add))
-	for name := range add {
-		if !done[name] {
-			names = append(names, name)
+	var extra []string
+	for name, v := range add {
+		if _, seen := value[name]; !seen {
+			extra = append(extra, name)
 		}
+		value[name] = v
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		out = append(out, name+"="+add[name])
+	sort.Strings(extra)
+	out := make([]string, 0, len(order)+len(extra))
+	for _, name := range append(order, extra...) {
+		out = append(out, name+"="+value[name])
 	}
 	return out
 }
