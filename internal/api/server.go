@@ -91,6 +91,8 @@ func (s *Server) routes() {
 	s.handle("/api/automation/runs", true, map[string]http.HandlerFunc{"GET": s.listRuns})
 	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
 	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})
+	s.handle("/api/automation/runs/{id}/transcript", true, map[string]http.HandlerFunc{"GET": s.getTranscript})
+	s.handle("/api/agents", false, map[string]http.HandlerFunc{"GET": s.listAgents})
 	s.handle("/api/workspaces", false, map[string]http.HandlerFunc{"GET": s.listWorkspaces, "POST": s.createWorkspace})
 	s.handle("/api/workspaces/{id}", false, map[string]http.HandlerFunc{"GET": s.getWorkspace, "DELETE": s.deleteWorkspace})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

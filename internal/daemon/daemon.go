@@ -22,6 +22,7 @@ import (
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/dispatch"
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
@@ -54,6 +55,8 @@ type Options struct {
 	Getenv     func(string) string
 	Clock      clock.Clock
 	Stderr     io.Writer
+	// AgentGrace overrides the agent termination grace periods (tests); zero = 5 s.
+	AgentGrace time.Duration
 	// Ready, when set, receives the daemon once it serves requests (tests).
 	Ready func(*Daemon)
 }
@@ -70,6 +73,7 @@ type Daemon struct {
 	Store    store.Store
 	Service  *service.Service
 	Sched    *scheduler.Loop
+	Disp     *dispatch.Dispatcher
 	API      *api.Server
 	// Addr is the bound TCP address.
 	Addr       string
@@ -163,6 +167,16 @@ func Run(ctx context.Context, o Options) error {
 	d.Sched = scheduler.NewLoop(st, d.Service, d.clock, d.log)
 	d.hub = &notifier{d: d}
 	d.Service.SetNotifier(d.hub)
+	d.Disp = dispatch.New(dispatch.Options{
+		Store: st, Clock: d.clock, Log: d.log, NodeID: cfg.NodeID, DataDir: d.DataDir,
+		Config: d.Service.Config, Hooks: d.hub, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
+	})
+	if cfg.Automation.Enabled {
+		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
+		if err := d.Disp.Recover(ctx); err != nil {
+			return runtimeErr("recover runs: %v", err)
+		}
+	}
 
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
@@ -174,8 +188,9 @@ func Run(ctx context.Context, o Options) error {
 		if err := d.Sched.Boot(runCtx); err != nil {
 			return runtimeErr("scheduler boot: %v", err)
 		}
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
+		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 	}
 
 	handler := http.Handler(d.API)
@@ -214,6 +229,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cancelRun()
 	wg.Wait()
+	d.Disp.Shutdown(d.Service.Config().Automation.ShutdownGrace)
 	if d.SocketPath != "" {
 		_ = os.Remove(d.SocketPath)
 	}
@@ -384,8 +400,22 @@ func (n *notifier) JobChanged(id string) {
 	n.d.Sched.Update(context.Background(), id)
 }
 
-func (n *notifier) RunsChanged(runs []*automation.Run) {}
+func (n *notifier) RunsChanged(runs []*automation.Run) {
+	if n.d.Disp != nil {
+		n.d.Disp.Wake()
+	}
+}
 
-func (n *notifier) RunsTerminated(runs []*automation.Run) {}
+func (n *notifier) RunsTerminated(runs []*automation.Run) {
+	if n.d.Disp != nil {
+		n.d.Disp.Terminate(runs)
+	}
+}
+
+// SessionStarted implements dispatch.Hooks.
+func (n *notifier) SessionStarted(run *automation.Run, driver string) {}
+
+// RunFinished implements dispatch.Hooks.
+func (n *notifier) RunFinished(run *automation.Run, driver string, retry *automation.Run) {}
 
 var _ = errors.New

@@ -1,0 +1,629 @@
+// Package dispatch starts admitted runs under the global concurrency cap (SPEC §7): it picks
+// eligible scheduled runs in (scheduled_at, id) order, validates and moves them to running in
+// one store transaction with the cap check, launches their agent, enforces the timeout,
+// terminates canceled runs, records the outcome with its retry row in one transaction, and
+// recovers runs left running by a dead process.
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agh-dev/agh/internal/agent"
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/clock"
+	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// Hooks receive what the dispatcher did, after commit.
+type Hooks interface {
+	// RunsChanged is called after runs changed state (started, finished, retried).
+	RunsChanged(runs []*automation.Run)
+	// SessionStarted is called once a run's session id is recorded.
+	SessionStarted(run *automation.Run, driver string)
+	// RunFinished is called after a started run's terminal state (and retry row) committed.
+	RunFinished(run *automation.Run, driver string, retry *automation.Run)
+}
+
+// Renderer renders a trigger run's prompt from its stored envelope (nil for jobs).
+type Renderer func(run *automation.Run) (string, error)
+
+// Options configure a Dispatcher.
+type Options struct {
+	Store   store.Store
+	Clock   clock.Clock
+	Log     *slog.Logger
+	NodeID  string
+	DataDir string
+	Config  func() *config.Config
+	Hooks   Hooks
+	Render  Renderer
+	// Drivers overrides agent execution (benchmarks use an in-process no-op); nil runs
+	// agent.Execute.
+	Execute func(ctx context.Context, req agent.Request) agent.Outcome
+	// Grace periods passed to agents (tests shorten them).
+	CancelGrace, TermGrace, ExitGrace time.Duration
+	// BaseEnv is the daemon environment agents inherit (minus secrets); nil = os.Environ().
+	BaseEnv []string
+}
+
+// Dispatcher runs admitted runs.
+type Dispatcher struct {
+	o    Options
+	wake chan struct{}
+
+	mu       sync.Mutex
+	active   map[string]*activeRun
+	draining bool
+	wg       sync.WaitGroup
+}
+
+type activeRun struct {
+	run    *automation.Run
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+}
+
+// New returns a dispatcher.
+func New(o Options) *Dispatcher {
+	if o.Execute == nil {
+		o.Execute = agent.Execute
+	}
+	if o.BaseEnv == nil {
+		o.BaseEnv = os.Environ()
+	}
+	return &Dispatcher{o: o, wake: make(chan struct{}, 1), active: map[string]*activeRun{}}
+}
+
+// Wake asks the dispatcher to look for eligible runs now.
+func (d *Dispatcher) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Active returns the number of runs this node is executing.
+func (d *Dispatcher) Active() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.active)
+}
+
+// Recover fails the runs a dead process left running (SPEC §7.10) and inserts their retries.
+func (d *Dispatcher) Recover(ctx context.Context) error {
+	runs, err := d.o.Store.ListRuns(ctx, store.RunQuery{Status: automation.RunRunning, Limit: 1 << 30})
+	if err != nil {
+		return err
+	}
+	now := d.o.Clock.Now().UTC()
+	for _, r := range runs {
+		if _, _, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run dispatches until ctx ends. It does not wait for running agents; call Shutdown.
+func (d *Dispatcher) Run(ctx context.Context) {
+	timer := d.o.Clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait, err := d.dispatchOnce(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.o.Log.Error("dispatch failed", "component", "dispatcher", "err", err)
+			wait = time.Second
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C():
+		case <-d.wake:
+			timer.Stop()
+		}
+	}
+}
+
+// dispatchOnce starts every run it may; it returns how long to sleep before looking again.
+func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
+	d.mu.Lock()
+	draining := d.draining
+	d.mu.Unlock()
+	if draining {
+		return time.Hour, nil
+	}
+	cfg := d.o.Config()
+	now := d.o.Clock.Now().UTC()
+	var started, failed []*automation.Run
+	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
+		started, failed = nil, nil
+		running, err := tx.CountRunning()
+		if err != nil {
+			return err
+		}
+		free := cfg.Automation.MaxConcurrentRuns - running
+		if free <= 0 {
+			return nil
+		}
+		cands, err := tx.EligibleRuns(now, free+64)
+		if err != nil {
+			return err
+		}
+		blocked := map[string]bool{} // definitions whose queue is held
+		for _, r := range cands {
+			if len(started) >= free {
+				break
+			}
+			def := r.DefinitionID()
+			if blocked[def] {
+				continue
+			}
+			policy, err := d.overlapPolicy(tx, r)
+			if err != nil {
+				return err
+			}
+			if policy == automation.OverlapQueue {
+				act, err := tx.ActiveRuns(def)
+				if err != nil {
+					return err
+				}
+				if !queueAllows(act, r) {
+					blocked[def] = true
+					continue
+				}
+				blocked[def] = true // one start per queued definition per pass
+			}
+			c := *r
+			if msg := d.validate(tx, &c); msg != "" {
+				c.Status, c.EndedAt, c.Error, c.ErrorCode = automation.RunFailed, now, msg, automation.CodeValidation
+				ok, err := tx.UpdateRun(&c, automation.RunScheduled)
+				if err != nil {
+					return err
+				}
+				if ok {
+					failed = append(failed, &c)
+				}
+				continue
+			}
+			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, now, d.o.NodeID
+			c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
+			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(30*time.Second)
+			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
+			if err != nil {
+				return err
+			}
+			if ok {
+				started = append(started, &c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Second, err
+	}
+	if len(failed) > 0 {
+		d.o.Hooks.RunsChanged(failed)
+		for _, r := range failed {
+			d.o.Hooks.RunFinished(r, "", nil)
+		}
+	}
+	if len(started) > 0 {
+		d.o.Hooks.RunsChanged(started)
+		for _, r := range started {
+			d.launch(r)
+		}
+		return 0, nil
+	}
+	if len(failed) > 0 {
+		return 0, nil
+	}
+	next, ok, err := d.o.Store.NextScheduledAt(ctx, now)
+	if err != nil {
+		return time.Second, err
+	}
+	if !ok {
+		return time.Hour, nil
+	}
+	wait := next.Sub(d.o.Clock.Now())
+	if wait < 0 {
+		// Eligible runs exist but are blocked (cap or queue): a finishing run wakes us.
+		wait = time.Hour
+	}
+	return wait, nil
+}
+
+// queueAllows reports whether r may start under overlap "queue": no run of the definition is
+// running and r is the earliest scheduled one.
+func queueAllows(active []*automation.Run, r *automation.Run) bool {
+	for _, a := range active {
+		if a.Status == automation.RunRunning {
+			return false
+		}
+	}
+	for _, a := range active {
+		if a.Status == automation.RunScheduled {
+			return a.ID == r.ID
+		}
+	}
+	return true
+}
+
+func (d *Dispatcher) overlapPolicy(tx store.Tx, r *automation.Run) (string, error) {
+	if r.JobID != "" {
+		rec, err := tx.GetJob(context.Background(), r.JobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return automation.OverlapAllow, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		return rec.Job.OverlapPolicy, nil
+	}
+	pol, err := tx.TriggerOverlapPolicy(r.TriggerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return automation.OverlapAllow, nil
+	}
+	return pol, err
+}
+
+// validate runs the pre-start checks of SPEC §7.6; it returns the failure text or "".
+func (d *Dispatcher) validate(tx store.Tx, r *automation.Run) string {
+	cfg := d.o.Config()
+	if _, ok := cfg.Agents[r.AgentName]; !ok {
+		return fmt.Sprintf("agent %q is not configured", r.AgentName)
+	}
+	dir, msg := d.workDir(tx, r)
+	if msg != "" {
+		return msg
+	}
+	_ = dir
+	prompt, err := d.prompt(r)
+	if err != nil {
+		return err.Error()
+	}
+	if prompt == "" {
+		return "rendered prompt is empty"
+	}
+	if len(prompt) > automation.MaxRenderedPrompt {
+		return fmt.Sprintf("rendered prompt exceeds %d bytes", automation.MaxRenderedPrompt)
+	}
+	return ""
+}
+
+func (d *Dispatcher) workDir(tx store.Reader, r *automation.Run) (string, string) {
+	if r.Scope != automation.ScopeWorkspace {
+		dir := filepath.Join(d.o.DataDir, "global")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", "workspace path not found: " + dir
+		}
+		return dir, ""
+	}
+	ws, err := tx.GetWorkspace(context.Background(), r.WorkspaceID)
+	if err != nil {
+		return "", fmt.Sprintf("workspace %q not found", r.WorkspaceID)
+	}
+	if st, err := os.Stat(ws.Path); err != nil || !st.IsDir() {
+		return "", "workspace path not found: " + ws.Path
+	}
+	return ws.Path, ""
+}
+
+func (d *Dispatcher) prompt(r *automation.Run) (string, error) {
+	if r.TriggerID != "" && d.o.Render != nil {
+		p, err := d.o.Render(r)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(p), nil
+	}
+	return strings.TrimSpace(r.Prompt), nil
+}
+
+func agentConfig(a *config.Agent) agent.Config {
+	return agent.Config{Name: a.Name, Driver: a.Driver, Preset: a.Preset, Command: a.Command, Env: a.Env,
+		Permissions: a.Permissions, Timeout: a.Timeout, MaxOutputBytes: a.MaxOutputBytes}
+}
+
+// launch executes a run that is now running.
+func (d *Dispatcher) launch(r *automation.Run) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ar := &activeRun{run: r, cancel: cancel, done: make(chan struct{})}
+	d.mu.Lock()
+	d.active[r.ID] = ar
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer close(ar.done)
+		defer func() {
+			d.mu.Lock()
+			delete(d.active, r.ID)
+			d.mu.Unlock()
+			d.Wake()
+		}()
+		d.execute(ctx, r)
+	}()
+}
+
+func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
+	cfg := d.o.Config()
+	ac, ok := cfg.Agents[r.AgentName]
+	now := func() time.Time { return d.o.Clock.Now().UTC() }
+	if !ok {
+		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: fmt.Sprintf("agent %q is not configured", r.AgentName), ErrorCode: automation.CodeValidation}, "")
+		return
+	}
+	dir, msg := d.workDir(d.o.Store, r)
+	prompt, err := d.prompt(r)
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	if msg != "" {
+		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: msg, ErrorCode: automation.CodeValidation}, ac.Driver)
+		return
+	}
+	tr := agent.NewTranscript(ac.MaxOutputBytes, now)
+	doc := transcriptDoc{RunID: r.ID, Driver: ac.Driver, AgentName: r.AgentName}
+	var sessMu sync.Mutex
+	flush := func(final bool, stop string) {
+		entries, trunc := tr.Snapshot()
+		sessMu.Lock()
+		doc.Entries, doc.Truncated = entries, trunc
+		if final {
+			doc.StopReason = stop
+		}
+		b, _ := json.Marshal(doc)
+		sessMu.Unlock()
+		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(r.ID, b) })
+	}
+	stopFlush := make(chan struct{})
+	flushDone := make(chan struct{})
+	go func() {
+		defer close(flushDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var seen uint64
+		for {
+			select {
+			case <-stopFlush:
+				return
+			case <-t.C:
+				if v := tr.Version(); v != seen {
+					seen = v
+					flush(false, "")
+				}
+			}
+		}
+	}()
+	req := agent.Request{
+		Agent: agentConfig(ac), Prompt: prompt, Dir: dir, Transcript: tr,
+		Env:         d.environ(cfg, ac, r, dir),
+		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
+		OnSession: func(id string) {
+			sessMu.Lock()
+			doc.SessionID = id
+			sessMu.Unlock()
+			d.setSession(r, id, ac.Driver)
+		},
+	}
+	out := d.o.Execute(ctx, req)
+	close(stopFlush)
+	<-flushDone
+	if out.SessionID != "" {
+		sessMu.Lock()
+		doc.SessionID = out.SessionID
+		sessMu.Unlock()
+	}
+	flush(true, out.StopReason)
+	d.record(r, out, ac.Driver)
+}
+
+type transcriptDoc struct {
+	RunID      string        `json:"run_id"`
+	SessionID  string        `json:"session_id,omitempty"`
+	Driver     string        `json:"driver"`
+	AgentName  string        `json:"agent_name"`
+	StopReason string        `json:"stop_reason,omitempty"`
+	Truncated  bool          `json:"truncated"`
+	Entries    []agent.Entry `json:"entries"`
+}
+
+func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation.Run, dir string) []string {
+	remove := append([]string{"AGH_SECRET_KEY", "AGH_API_TOKEN"}, cfg.SecretEnvNames...)
+	add := map[string]string{}
+	for k, v := range ac.Env {
+		add[k] = v
+	}
+	add["AGH_RUN_ID"] = r.ID
+	add["AGH_FIRE_ID"] = r.FireID
+	add["AGH_ATTEMPT"] = strconv.Itoa(r.Attempt)
+	if r.JobID != "" {
+		add["AGH_JOB_ID"] = r.JobID
+	} else {
+		add["AGH_TRIGGER_ID"] = r.TriggerID
+	}
+	add["AGH_WORKSPACE_ID"] = r.WorkspaceID
+	add["AGH_WORKSPACE_PATH"] = dir
+	add["AGH_SCHEDULED_AT"] = automation.FormatTime(r.ScheduledAt)
+	add["AGH_DEPTH"] = strconv.Itoa(r.Depth)
+	return agent.Environ(d.o.BaseEnv, remove, add)
+}
+
+func (d *Dispatcher) setSession(r *automation.Run, id, driver string) {
+	var updated *automation.Run
+	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error {
+		cur, err := tx.GetRun(context.Background(), r.ID)
+		if err != nil {
+			return err
+		}
+		if cur.Status != automation.RunRunning && cur.Status != automation.RunCanceled {
+			return nil
+		}
+		c := *cur
+		c.SessionID = id
+		ok, err := tx.UpdateRun(&c, cur.Status)
+		if ok {
+			updated = &c
+		}
+		return err
+	})
+	if updated != nil {
+		d.o.Hooks.RunsChanged([]*automation.Run{updated})
+		d.o.Hooks.SessionStarted(updated, driver)
+	}
+}
+
+// record stores the outcome of a started run.
+func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string) {
+	final, retry, err := d.finish(context.Background(), r, out, d.o.Clock.Now().UTC())
+	if err != nil {
+		d.o.Log.Error("record run outcome failed", "component", "dispatcher", "run_id", r.ID, "err", err)
+		return
+	}
+	if final == nil {
+		return
+	}
+	changed := []*automation.Run{final}
+	if retry != nil {
+		changed = append(changed, retry)
+	}
+	d.o.Hooks.RunsChanged(changed)
+	d.o.Hooks.RunFinished(final, driver, retry)
+	d.o.Log.Info("run finished", "component", "dispatcher", "run_id", final.ID, "status", final.Status, "error_code", final.ErrorCode)
+}
+
+// finish moves a running run to its terminal state and inserts the retry row when the policy
+// asks for one, in one transaction. A run already canceled keeps its status; its session fields
+// are still recorded. It returns the final run (nil if nothing changed) and the retry.
+func (d *Dispatcher) finish(ctx context.Context, r *automation.Run, out agent.Outcome, now time.Time) (*automation.Run, *automation.Run, error) {
+	var final, retry *automation.Run
+	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
+		final, retry = nil, nil
+		cur, err := tx.GetRun(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		c := *cur
+		if out.SessionID != "" && c.SessionID == "" {
+			c.SessionID = out.SessionID
+		}
+		if cur.Status != automation.RunRunning {
+			if cur.Status == automation.RunCanceled && c.SessionID != cur.SessionID {
+				if _, err := tx.UpdateRun(&c, cur.Status); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		status := out.Status
+		if status == "canceled" {
+			// Canceled by our own context without a row change (should not happen): treat as interrupted.
+			status, out.Error, out.ErrorCode, out.StopReason = automation.RunFailed, "interrupted", automation.CodeInterrupted, ""
+		}
+		c.Status, c.EndedAt, c.StopReason = status, now, out.StopReason
+		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
+		if status == automation.RunFailed {
+			c.Error, c.ErrorCode = out.Error, out.ErrorCode
+		}
+		if !c.DispatchedAt.IsZero() && c.DispatchedAt.After(now) {
+			c.EndedAt = c.DispatchedAt
+		}
+		ok, err := tx.UpdateRun(&c, automation.RunRunning)
+		if err != nil || !ok {
+			return err
+		}
+		final = &c
+		if status == automation.RunFailed && automation.Retryable(c.ErrorCode) {
+			retry, err = d.retryRow(tx, &c, now)
+		}
+		return err
+	})
+	return final, retry, err
+}
+
+// retryRow inserts attempt+1 when the definition's policy allows it (SPEC §7.5).
+func (d *Dispatcher) retryRow(tx store.Tx, failed *automation.Run, now time.Time) (*automation.Run, error) {
+	var pol automation.Retry
+	if failed.JobID != "" {
+		rec, err := tx.GetJob(context.Background(), failed.JobID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		pol = rec.Job.Retry
+	} else {
+		p, err := tx.TriggerRetryPolicy(failed.TriggerID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		pol = p
+	}
+	if pol.Strategy != automation.RetryBackoff || failed.Attempt > pol.MaxRetries {
+		return nil, nil
+	}
+	n := &automation.Run{
+		ID: automation.NewID(automation.PrefixRun, now), JobID: failed.JobID, TriggerID: failed.TriggerID,
+		Status: automation.RunScheduled, Attempt: failed.Attempt + 1, FireID: failed.FireID,
+		ScheduledAt: failed.EndedAt.Add(pol.Delay(failed.Attempt)), StartedAt: now, Origin: failed.Origin,
+		RetryOf: failed.ID, AgentName: failed.AgentName, Scope: failed.Scope, WorkspaceID: failed.WorkspaceID,
+		Depth: failed.Depth, DeliveryID: failed.DeliveryID, EventID: failed.EventID, Prompt: failed.Prompt,
+		Envelope: failed.Envelope,
+	}
+	if err := tx.InsertRun(n); err != nil {
+		if store.IsConflict(err, store.UniqueFireAttempt) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return n, nil
+}
+
+// Terminate stops the processes of runs that were canceled (their rows are already terminal).
+func (d *Dispatcher) Terminate(runs []*automation.Run) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range runs {
+		if ar, ok := d.active[r.ID]; ok {
+			ar.cancel(&agent.Canceled{Code: r.ErrorCode, Message: r.Error})
+		}
+	}
+}
+
+// Shutdown stops starting runs, gives running ones grace to finish, then interrupts the rest
+// and waits for them to be recorded (SPEC §7.9).
+func (d *Dispatcher) Shutdown(grace time.Duration) {
+	d.mu.Lock()
+	d.draining = true
+	d.mu.Unlock()
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+	}
+	d.mu.Lock()
+	for _, ar := range d.active {
+		ar.cancel(agent.ErrShutdown)
+	}
+	d.mu.Unlock()
+	<-done
+}
