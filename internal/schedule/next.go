@@ -103,6 +103,7 @@ func periods(loc *time.Location, lo, hi int64, buf []period) []period {
 		}
 		if n := len(buf); n > first && buf[n-1].off == p.off {
 			buf[n-1].end = p.end
+			buf[n-1].name = p.name // the name in force at the end (used for Slot.Nominal)
 		} else {
 			buf = append(buf, p)
 		}
@@ -286,7 +287,7 @@ type candidate struct {
 	pre     period
 }
 
-// better folds c2 into c: the earlier instant wins; candidates at the same instant are one slot,
+// consider folds c2 into c: the earlier instant wins; candidates at the same instant are one slot,
 // gap-shifted if either is, with the earliest nominal time.
 func (c *candidate) consider(c2 candidate) {
 	switch {
@@ -300,7 +301,8 @@ func (c *candidate) consider(c2 candidate) {
 }
 
 // Next returns the first slot strictly after after, in location loc (nil means UTC). It
-// reports false when there is no slot within 8 years after after.
+// reports false when there is no slot within 8 calendar years after after; with after = now,
+// that is the "expression never fires" check of SPEC §3.2 rule 8.
 func (c *Cron) Next(after time.Time, loc *time.Location) (Slot, bool) {
 	return c.next(after, newZoneWindow(loc), after.UTC().AddDate(horizonYears, 0, 0).Unix())
 }
@@ -312,8 +314,8 @@ func newZoneWindow(loc *time.Location) *zoneWindow {
 	return &zoneWindow{loc: loc}
 }
 
-// FiresWithin reports whether the expression has a slot in (from, from+d] in location loc. The
-// "expression never fires" check of SPEC §3.2 rule 8 is !FiresWithin(now, loc, 8 years).
+// FiresWithin reports whether the expression has a slot in (from, from+d] in location loc.
+// Next(now, loc) reporting false is the same check over 8 calendar years.
 func (c *Cron) FiresWithin(from time.Time, loc *time.Location, d time.Duration) bool {
 	_, ok := c.next(from, newZoneWindow(loc), from.Add(d).Unix())
 	return ok

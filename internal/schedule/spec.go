@@ -12,7 +12,9 @@ const (
 )
 
 // Spec is a complete schedule: what the scheduler iterates. Only the fields of its Mode are
-// used.
+// used, except Location, which every and at schedules use for Slot.Local only. Every schedules
+// are computed with time.Duration arithmetic, so instants more than about 290 years from Anchor
+// are out of range.
 type Spec struct {
 	Mode string // ModeCron, ModeEvery or ModeAt
 

@@ -229,3 +229,34 @@ func TestParseInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestOffsetsWithinMargin guards the assumption of next (|UTC offset| < margin) for every zone
+// of the embedded database between 1800 and 2200.
+func TestOffsetsWithinMargin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scans the whole zone database")
+	}
+	end := time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	maxOff := 0
+	for _, name := range ZoneNames() {
+		loc := mustLoc(t, name)
+		for sec := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC).Unix(); sec < end; {
+			tt := time.Unix(sec, 0).In(loc)
+			_, off := tt.Zone()
+			maxOff = max(maxOff, off, -off)
+			_, e := tt.ZoneBounds()
+			switch {
+			case e.IsZero():
+				sec = end
+			case e.Unix() <= sec:
+				sec += secondsPerDay
+			default:
+				sec = e.Unix()
+			}
+		}
+	}
+	if maxOff >= margin-secondsPerDay/2 {
+		t.Errorf("largest offset %s is too close to margin %s", time.Duration(maxOff)*time.Second, time.Duration(margin)*time.Second)
+	}
+	t.Logf("largest |offset| %s", time.Duration(maxOff)*time.Second)
+}
