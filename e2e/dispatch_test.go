@@ -233,7 +233,33 @@ func groupGone(t *testing.T, pidFile string) bool {
 	}
 	var pid int
 	fmt.Sscan(strings.TrimSpace(string(b)), &pid)
-	return syscall.Kill(-pid, 0) == syscall.ESRCH
+	return liveGroupMembers(pid) == 0
+}
+
+// liveGroupMembers counts the non-zombie processes of process group pgid (zombies of
+// reparented children may linger when PID 1 does not reap them).
+func liveGroupMembers(pgid int) int {
+	if syscall.Kill(-pgid, 0) == syscall.ESRCH {
+		return 0
+	}
+	ents, _ := os.ReadDir("/proc")
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 3 && f[0] != "Z" && f[2] == fmt.Sprint(pgid) {
+			n++
+		}
+	}
+	return n
 }
 
 func assertGroupGone(t *testing.T, pidFile string) {

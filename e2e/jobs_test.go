@@ -258,8 +258,11 @@ func TestJobListFiltersAndPagination(t *testing.T) {
 }
 
 func TestRunsListingAndManualTrigger(t *testing.T) {
-	d := start(t, "[automation]\nenabled = true\n")
+	d := start(t, "[automation]\nmax_concurrent_runs = 1\nshutdown_grace = \"0s\"\n"+agentCfg("slow", "sleep", "30"))
 	c := d.Client
+	// One slow run holds the only slot, so the manual runs stay scheduled.
+	blocker := createJob(t, c, jobFor("slow", "blocker"))
+	trigger(t, c, blocker["id"].(string))
 	j := createJob(t, c, jobBody("manual", `"fire_limit":{"max":3,"window":"1h"}`))
 	id := j["id"].(string)
 	var runIDs []string
@@ -287,10 +290,10 @@ func TestRunsListingAndManualTrigger(t *testing.T) {
 	if n := len(list(expect(t, c, "GET", "/api/automation/runs?fire_id="+r0["fire_id"].(string), "", 200, "", ""), "runs")); n != 1 {
 		t.Fatalf("fire filter %d", n)
 	}
-	if n := len(list(expect(t, c, "GET", "/api/automation/runs?since="+r0["started_at"].(string), "", 200, "", ""), "runs")); n != 3 {
+	if n := len(list(expect(t, c, "GET", "/api/automation/runs?job_id="+id+"&since="+r0["started_at"].(string), "", 200, "", ""), "runs")); n != 3 {
 		t.Fatalf("since inclusive: %d", n)
 	}
-	if n := len(list(expect(t, c, "GET", "/api/automation/runs?until="+r0["started_at"].(string), "", 200, "", ""), "runs")); n != 0 {
+	if n := len(list(expect(t, c, "GET", "/api/automation/runs?job_id="+id+"&until="+r0["started_at"].(string), "", 200, "", ""), "runs")); n != 0 {
 		t.Fatalf("until exclusive: %d", n)
 	}
 	expect(t, c, "GET", "/api/automation/runs/"+runIDs[0], "", 200, "", "")
