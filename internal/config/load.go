@@ -18,6 +18,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/schedule"
 )
 
 // MinTokenLength is the minimum length of an API token (SPEC §14.1).
@@ -399,7 +400,7 @@ func checkZone(name string) error {
 	if name == "" || name == "Local" {
 		return errors.New("unknown time zone")
 	}
-	_, err := time.LoadLocation(name)
+	_, err := schedule.LoadLocation(name)
 	return err
 }
 
