@@ -1,0 +1,80 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// CountRunning locks the single dispatcher_lock row and then counts running runs, so that the
+// start transactions of all nodes check the global cap one at a time (SPEC §7.2, §15.2): the
+// count is a statement of its own, taken after the lock, and sees the runs the previous holder
+// moved to running.
+func (t *txn) CountRunning() (int, error) {
+	var n int
+	b := &pgx.Batch{}
+	b.Queue("SELECT id FROM dispatcher_lock WHERE id = 1 FOR UPDATE")
+	b.Queue("SELECT count(*) FROM runs WHERE status = 'running'")
+	err := t.batch(b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&n)
+	})
+	return n, err
+}
+
+// EligibleRuns returns due scheduled runs in (scheduled_at, id) order (index
+// runs_scheduled_due) and locks them; rows locked by another transaction are skipped
+// (FOR UPDATE SKIP LOCKED), and a row another transaction moved out of scheduled after this
+// statement's snapshot is re-checked and left out.
+func (t *txn) EligibleRuns(now time.Time, n int) ([]*automation.Run, error) {
+	var (
+		b qb
+		e enc
+	)
+	b.WriteString(runSelect + " WHERE status = 'scheduled' AND scheduled_at <= " + b.arg(e.t(now)) +
+		" ORDER BY scheduled_at, id")
+	b.limit(n)
+	b.WriteString(" FOR UPDATE SKIP LOCKED")
+	if e.err != nil {
+		return nil, e.err
+	}
+	return getAll(t.ctx, t.reader, scanRun, b.String(), b.args...)
+}
+
+// NextScheduledAt returns the earliest future scheduled_at of a scheduled run.
+func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error) {
+	var (
+		e enc
+		n int64
+	)
+	at := e.t(after)
+	if e.err != nil {
+		return time.Time{}, false, e.err
+	}
+	err := r.scanRow(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > $1 ORDER BY scheduled_at, id LIMIT 1",
+		[]any{at}, &n)
+	if errors.Is(err, store.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return fromNanos(n), true, nil
+}
+
+// TriggerOverlapPolicy reads a trigger's overlap policy. The store has no triggers yet.
+func (t *txn) TriggerOverlapPolicy(id string) (string, error) {
+	return "", store.ErrNotFound
+}
+
+// TriggerRetryPolicy reads a trigger's retry policy. The store has no triggers yet.
+func (t *txn) TriggerRetryPolicy(id string) (automation.Retry, error) {
+	return automation.Retry{}, store.ErrNotFound
+}
