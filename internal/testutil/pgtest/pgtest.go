@@ -49,6 +49,9 @@ type server struct {
 	port int
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+
+	spare *pendingDB // guarded by mu
+	calls int        // Start calls, guarded by mu
 }
 
 // Main runs the tests and then stops the server; use it from TestMain:
@@ -61,26 +64,66 @@ func Main(m *testing.M) int {
 }
 
 // Start returns the URL of a new, empty database on the test binary's PostgreSQL server,
-// starting the server on first use. It fails the test if PostgreSQL cannot be started.
+// starting the server on first use. It fails the test if PostgreSQL cannot be started. The
+// database is dropped when the test ends.
+//
+// CREATE DATABASE takes a few hundred milliseconds on a busy machine, so from the second call
+// on a spare database is created in the background while the test runs.
 func Start(t testing.TB) string {
 	t.Helper()
 	s, err := get()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	name := fmt.Sprintf("t_%d", dbSeq.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s.admin(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database %s: %v", name, err)
+	p := s.take()
+	<-p.done
+	if p.err != nil {
+		t.Fatalf("pgtest: create database %s: %v", p.name, p.err)
 	}
 	t.Cleanup(func() {
-		// Best effort: the server and its data go away at the end of the binary anyway.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.admin(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		// Best effort and in the background: the server and its data go away at the end of
+		// the binary anyway.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = s.admin(ctx, "DROP DATABASE IF EXISTS "+p.name+" WITH (FORCE)")
+		}()
 	})
-	return s.url(name)
+	return s.url(p.name)
+}
+
+// pendingDB is a database being created.
+type pendingDB struct {
+	name string
+	done chan struct{} // closed when created (or failed)
+	err  error
+}
+
+// take returns the spare database, or starts creating one, and from the second call on
+// starts creating the next spare.
+func (s *server) take() *pendingDB {
+	mu.Lock()
+	defer mu.Unlock()
+	p := s.spare
+	if p == nil {
+		p = s.create()
+	}
+	s.spare = nil
+	if s.calls++; s.calls >= 2 {
+		s.spare = s.create()
+	}
+	return p
+}
+
+func (s *server) create() *pendingDB {
+	p := &pendingDB{name: fmt.Sprintf("t_%d", dbSeq.Add(1)), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		p.err = s.admin(ctx, "CREATE DATABASE "+p.name)
+	}()
+	return p
 }
 
 // AdminURL returns the URL of the server's "postgres" database (superuser), starting the
