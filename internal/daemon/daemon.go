@@ -26,6 +26,7 @@ import (
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/postgres"
 	"github.com/agh-dev/agh/internal/store/sqlite"
 )
 
@@ -277,6 +278,12 @@ func (d *Daemon) openStore(ctx context.Context, url string) (store.Store, error)
 	path := filepath.Join(d.DataDir, "agh.db")
 	switch {
 	case url == "":
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		st, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			return nil, runtimeErr("open store: %v", err)
+		}
+		return st, nil
 	case strings.HasPrefix(url, "sqlite:"):
 		path = strings.TrimPrefix(url, "sqlite:")
 	default:
