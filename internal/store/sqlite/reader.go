@@ -185,7 +185,7 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 
 // CountWorkspaceDefinitions counts the definitions bound to a workspace.
 func (r reader) CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error) {
-	row, err := r.row(ctx, "SELECT count(*) FROM jobs WHERE workspace_id = ?", workspaceID)
+	row, err := r.row(ctx, "SELECT (SELECT count(*) FROM jobs WHERE workspace_id = ?) + (SELECT count(*) FROM triggers WHERE workspace_id = ?)", workspaceID, workspaceID)
 	if err != nil {
 		return 0, err
 	}
