@@ -15,6 +15,7 @@ import (
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/scheduler"
+	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/store"
 )
 
@@ -22,6 +23,8 @@ import (
 type Notifier interface {
 	// JobChanged is called after a job (and its cursor) changed or was deleted.
 	JobChanged(jobID string)
+	// TriggerChanged is called after a trigger changed or was deleted.
+	TriggerChanged(triggerID string)
 	// RunsChanged is called after runs were created or changed state.
 	RunsChanged(runs []*automation.Run)
 	// RunsTerminated asks for the processes of these (already canceled) runs to be stopped.
@@ -31,14 +34,18 @@ type Notifier interface {
 type nopNotifier struct{}
 
 func (nopNotifier) JobChanged(string)                {}
+func (nopNotifier) TriggerChanged(string)            {}
 func (nopNotifier) RunsChanged([]*automation.Run)    {}
 func (nopNotifier) RunsTerminated([]*automation.Run) {}
 
 // Service performs definition and run operations.
 type Service struct {
-	Store  store.Store
-	Clock  clock.Clock
-	NodeID string
+	Store       store.Store
+	Clock       clock.Clock
+	NodeID      string
+	metricsSink Metrics
+	// Key seals webhook secrets at rest (SPEC §14.4).
+	Key secrets.Key
 
 	cfg      atomic.Pointer[config.Config]
 	notifier atomic.Pointer[notifierBox]
