@@ -23,6 +23,8 @@ import (
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/dispatch"
+	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
@@ -83,6 +85,8 @@ type Daemon struct {
 	lastReloadError string
 	lock            *os.File
 	hub             *notifier
+	bus             *events.Bus
+	templates       templateCache
 }
 
 // DefaultDataDir resolves the data directory: flag, AGH_HOME, $HOME/.agh.
@@ -157,7 +161,15 @@ func Run(ctx context.Context, o Options) error {
 	d.Store = st
 	defer st.Close()
 
+	key, err := d.secretKey(ctx, st)
+	if err != nil {
+		return err
+	}
 	d.Service = service.New(st, d.clock, cfg)
+	d.Service.Key = key
+	d.bus = events.NewBus()
+	defer d.bus.Close()
+	d.bus.Subscribe(d.onEnvelope)
 	if err := d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err != nil {
 		return configErr(err)
 	}
@@ -169,7 +181,7 @@ func Run(ctx context.Context, o Options) error {
 	d.Service.SetNotifier(d.hub)
 	d.Disp = dispatch.New(dispatch.Options{
 		Store: st, Clock: d.clock, Log: d.log, NodeID: cfg.NodeID, DataDir: d.DataDir,
-		Config: d.Service.Config, Hooks: d.hub, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
+		Config: d.Service.Config, Hooks: d.hub, Render: d.render, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
@@ -338,6 +350,38 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 	return servers, nil
 }
 
+// secretKey loads the master key (AGH_SECRET_KEY, else <data_dir>/secret.key) and checks it
+// against the database's canary (SPEC §14.4).
+func (d *Daemon) secretKey(ctx context.Context, st store.Store) (secrets.Key, error) {
+	var key secrets.Key
+	var err error
+	if v := d.opts.Getenv("AGH_SECRET_KEY"); v != "" {
+		if key, err = secrets.ParseKey(v); err != nil {
+			return key, configErr(err)
+		}
+	} else if key, err = secrets.LoadOrCreateKeyFile(filepath.Join(d.DataDir, "secret.key")); err != nil {
+		return key, configErr(err)
+	}
+	canary, err := st.GetMeta(ctx, "secret_canary")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c, err := key.Canary()
+		if err != nil {
+			return key, runtimeErr("secret key canary: %v", err)
+		}
+		if err := st.Write(ctx, func(tx store.Tx) error { return tx.SetMeta("secret_canary", c) }); err != nil {
+			return key, runtimeErr("store secret key canary: %v", err)
+		}
+	case err != nil:
+		return key, runtimeErr("read secret key canary: %v", err)
+	default:
+		if err := key.CheckCanary(canary); err != nil {
+			return key, configErr(err)
+		}
+	}
+	return key, nil
+}
+
 // Reload re-reads the configuration (SIGHUP, SPEC §13.4).
 func (d *Daemon) Reload(ctx context.Context) {
 	cfg, err := config.Load(d.cfgPath, d.explicit, d.opts.Getenv, d.clock.Now())
@@ -412,10 +456,7 @@ func (n *notifier) RunsTerminated(runs []*automation.Run) {
 	}
 }
 
-// SessionStarted implements dispatch.Hooks.
-func (n *notifier) SessionStarted(run *automation.Run, driver string) {}
-
-// RunFinished implements dispatch.Hooks.
-func (n *notifier) RunFinished(run *automation.Run, driver string, retry *automation.Run) {}
+// TriggerChanged implements service.Notifier.
+func (n *notifier) TriggerChanged(id string) {}
 
 var _ = errors.New
