@@ -12,7 +12,9 @@ import (
 	"github.com/agh-dev/agh/internal/wire"
 )
 
-func (s *Server) triggerJSON(t *automation.Trigger) wire.Trigger { return wire.FromTrigger(t, s.clock.Now()) }
+func (s *Server) triggerJSON(t *automation.Trigger) wire.Trigger {
+	return wire.FromTrigger(t, s.clock.Now())
+}
 
 func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
