@@ -34,6 +34,7 @@ type Server struct {
 	startedAt time.Time
 	mux       *http.ServeMux
 	stopping  atomic.Bool
+	limiter   rateLimiter
 	// OpenAPI is the served openapi.json document.
 	OpenAPI []byte
 }
@@ -109,17 +110,26 @@ func (s *Server) routes() {
 
 // ServeHTTP applies the request id, the shutdown gate and routing.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.withRequestID(w, r, func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			s.writeError(w, r, errUnavailable("shutting down"))
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+	if RequestID(r.Context()) != "" {
+		next(w, r)
+		return
+	}
 	id := r.Header.Get("X-Request-ID")
 	if !clientRequestID.MatchString(id) {
 		id = automation.NewULID(s.clock.Now())
 	}
 	w.Header().Set("X-Request-ID", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-	if s.stopping.Load() {
-		s.writeError(w, r, errUnavailable("shutting down"))
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+	next(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 }
 
 func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,9 @@ type Automation struct {
 	ReplayRetention      time.Duration
 	SlotsPerJob          int
 	DeliveriesPerTrigger int
+	// WebhookRateLimit is automation.webhooks.rate_limit: requests per second per webhook
+	// endpoint on the TCP listener (burst twice that); 0 disables the limit.
+	WebhookRateLimit int
 }
 
 // Agent is [agents.<name>] after preset resolution.
@@ -113,6 +116,7 @@ func Default() *Config {
 			ReplayRetention:      24 * time.Hour,
 			SlotsPerJob:          1000,
 			DeliveriesPerTrigger: 1000,
+			WebhookRateLimit:     200,
 		},
 		Agents:   map[string]*Agent{},
 		Channels: map[string]*Channel{},

@@ -205,8 +205,7 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 	}
 
-	handler := http.Handler(d.API)
-	servers, err := d.listen(cfg, handler)
+	servers, err := d.listen(cfg, d.API.TCP(), d.API)
 	if err != nil {
 		cancelRun()
 		wg.Wait()
@@ -308,8 +307,8 @@ func redactURL(u string) string {
 	return "…"
 }
 
-func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, error) {
-	newServer := func() *http.Server {
+func (d *Daemon) listen(cfg *config.Config, tcpHandler, socketHandler http.Handler) ([]*http.Server, error) {
+	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -326,7 +325,7 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		return nil, runtimeErr("listen on %s: %v", cfg.HTTP.Addr, err)
 	}
 	d.Addr = ln.Addr().String()
-	tcp := newServer()
+	tcp := newServer(tcpHandler)
 	servers = append(servers, tcp)
 	go func() { _ = tcp.Serve(ln) }()
 
@@ -343,7 +342,7 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		}
 		_ = os.Chmod(sock, 0o600)
 		d.SocketPath = sock
-		us := newServer()
+		us := newServer(socketHandler)
 		servers = append(servers, us)
 		go func() { _ = us.Serve(ul) }()
 	}
