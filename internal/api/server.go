@@ -35,6 +35,8 @@ type Server struct {
 	mux       *http.ServeMux
 	stopping  atomic.Bool
 	limiter   rateLimiter
+	// Broker feeds the change stream.
+	Broker Broker
 	// OpenAPI is the served openapi.json document.
 	OpenAPI []byte
 }
@@ -44,6 +46,20 @@ func New(svc *service.Service, clk clock.Clock, log *slog.Logger, status StatusS
 	s := &Server{svc: svc, clock: clk, log: log, status: status, startedAt: clk.Now(), mux: http.NewServeMux(), OpenAPI: openapi}
 	s.routes()
 	return s
+}
+
+// SetMetricsHandler serves h at GET /metrics (a management route).
+func (s *Server) SetMetricsHandler(h http.Handler) {
+	s.handle("/metrics", false, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
+}
+
+type routeSlotKey struct{}
+
+// WithRouteSlot prepares r so that the matched route pattern can be read after serving it
+// (for metrics labels).
+func WithRouteSlot(r *http.Request) (*http.Request, func() string) {
+	slot := new(string)
+	return r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, slot)), func() string { return *slot }
 }
 
 // SetStopping makes new requests answer 503 shutting down.
@@ -58,6 +74,9 @@ type route struct {
 func (s *Server) handle(pattern string, automationRoute bool, methods map[string]http.HandlerFunc) {
 	rt := &route{methods: methods, automation: automationRoute}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if slot, ok := r.Context().Value(routeSlotKey{}).(*string); ok {
+			*slot = pattern
+		}
 		h, ok := rt.methods[r.Method]
 		if !ok && r.Method == http.MethodHead {
 			h, ok = rt.methods[http.MethodGet]
@@ -96,6 +115,7 @@ func (s *Server) routes() {
 	s.handle("/api/webhooks/global/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeGlobal)})
 	s.handle("/api/webhooks/workspaces/{workspace}/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeWorkspace)})
 	s.handle("/api/events", true, map[string]http.HandlerFunc{"POST": s.publishEvent})
+	s.handle("/api/automation/stream", true, map[string]http.HandlerFunc{"GET": s.stream})
 	s.handle("/api/automation/runs", true, map[string]http.HandlerFunc{"GET": s.listRuns})
 	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
 	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})

@@ -24,11 +24,13 @@ import (
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/dispatch"
 	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/metrics"
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/sqlite"
+	"github.com/agh-dev/agh/internal/wire"
 )
 
 // ExitError carries the process exit status of a failed start (SPEC §13.1): 1 for runtime
@@ -86,6 +88,7 @@ type Daemon struct {
 	lock            *os.File
 	hub             *notifier
 	bus             *events.Bus
+	metrics         *metrics.Metrics
 	templates       templateCache
 }
 
@@ -167,6 +170,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
+	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
+	st = timedStore{Store: st, m: d.metrics}
+	d.Store = st
+	d.Service.SetMetrics(d.metrics)
 	d.bus = events.NewBus()
 	defer d.bus.Close()
 	d.bus.Subscribe(d.onEnvelope)
@@ -192,6 +199,7 @@ func Run(ctx context.Context, o Options) error {
 
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
+	d.API.SetMetricsHandler(d.metrics.Handler())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -205,7 +213,7 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 	}
 
-	servers, err := d.listen(cfg, d.API.TCP(), d.API)
+	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
 		wg.Wait()
@@ -403,11 +411,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
+		d.metrics.Reload("rejected")
 		d.lastReloadError = err.Error()
 		d.log.Error("config reload rejected: "+err.Error(), "component", "config")
 		return
 	}
 	d.lastReloadError = ""
+	d.metrics.Reload("applied")
 	d.log.Info("config reloaded", "component", "config")
 	// A changed automation.timezone or pause flag can move every job's next slot.
 	all, lerr := d.Store.AllJobs(ctx)
@@ -436,26 +446,86 @@ func (d *Daemon) LastReloadError() string {
 	return d.lastReloadError
 }
 
-// notifier fans committed changes out to the scheduler (and later the dispatcher and SSE).
+// notifier fans committed changes out to the scheduler, the dispatcher and the change stream.
 type notifier struct{ d *Daemon }
 
-func (n *notifier) JobChanged(id string) {
-	n.d.Sched.Update(context.Background(), id)
+// JobChanged implements service.Notifier.
+func (n *notifier) JobChanged(id, kind string) {
+	ctx := context.Background()
+	if kind != service.ChangeCursor {
+		n.d.Sched.Update(ctx, id)
+	}
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
+		return
+	}
+	rec, err := n.d.Store.GetJob(ctx, id)
+	if err != nil {
+		return
+	}
+	name := "job.updated"
+	if kind == service.ChangeCreated {
+		name = "job.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"job": wire.FromJob(rec.Job, rec.Cursor, n.d.Service.Config().Automation.Enabled)})
 }
 
+// TriggerChanged implements service.Notifier.
+func (n *notifier) TriggerChanged(id, kind string) {
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
+		return
+	}
+	t, err := n.d.Store.GetTrigger(context.Background(), id)
+	if err != nil {
+		return
+	}
+	name := "trigger.updated"
+	if kind == service.ChangeCreated {
+		name = "trigger.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"trigger": wire.FromTrigger(t, n.d.clock.Now())})
+}
+
+// RunsChanged implements service.Notifier and dispatch.Hooks.
 func (n *notifier) RunsChanged(runs []*automation.Run) {
+	for _, r := range runs {
+		name := "run.updated"
+		if (r.Status == automation.RunScheduled && r.DispatchedAt.IsZero() && r.DeliveryError == "") ||
+			(r.Status == automation.RunDelegated && r.DeliveryError == "") {
+			name = "run.created"
+		}
+		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		switch {
+		case automation.Terminal(r.Status) && r.Status != automation.RunDelegated:
+			n.d.metrics.RunTerminal(r)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.metrics.RunStarted(r)
+		case name == "run.created" && r.Attempt > 1:
+			n.d.metrics.Retry()
+		}
+	}
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
 	}
 }
 
+// RunsTerminated implements service.Notifier.
 func (n *notifier) RunsTerminated(runs []*automation.Run) {
 	if n.d.Disp != nil {
 		n.d.Disp.Terminate(runs)
 	}
 }
 
-// TriggerChanged implements service.Notifier.
-func (n *notifier) TriggerChanged(id string) {}
+// timedStore observes the latency of every write transaction (agh_store_write_duration_seconds).
+type timedStore struct {
+	store.Store
+	m *metrics.Metrics
+}
 
-var _ = errors.New
+func (t timedStore) Write(ctx context.Context, fn func(tx store.Tx) error) error {
+	start := time.Now()
+	err := t.Store.Write(ctx, fn)
+	t.m.StoreWrite(t.Kind(), time.Since(start))
+	return err
+}
