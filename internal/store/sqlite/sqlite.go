@@ -36,7 +36,7 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// ErrClosed is returned by Write after Close. It wraps store.ErrUnavailable.
+// ErrClosed is returned by Write and by reads after Close. It wraps store.ErrUnavailable.
 var ErrClosed = fmt.Errorf("%w: sqlite store is closed", store.ErrUnavailable)
 
 // Store is the SQLite implementation of store.Store. It is safe for concurrent use.

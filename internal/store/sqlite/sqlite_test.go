@@ -774,6 +774,9 @@ func TestCloseDrainsPending(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
+	if _, err := s.GetMeta(ctx, "0"); !errors.Is(err, ErrClosed) || !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("GetMeta after Close = %v, want ErrClosed", err)
+	}
 	s = openAt(t, path)
 	for i := range 10 {
 		if _, err := s.GetMeta(ctx, fmt.Sprint(i)); err != nil {
