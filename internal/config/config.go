@@ -23,8 +23,9 @@ type Config struct {
 	// Jobs are the config-sourced jobs ([[automation.jobs]]), validated, with deterministic
 	// ids, Source "config", ConfigEnabled set and ConfigHash fingerprinting the file entry.
 	Jobs []*automation.Job
-	// TriggerDefs are the raw [[automation.triggers]] tables (validated by the trigger engine).
+	// TriggerDefs are the raw [[automation.triggers]] tables; Triggers the validated ones.
 	TriggerDefs []map[string]any
+	Triggers    []*Trigger
 	// SecretEnvNames are the variables named by env: references in api.tokens, channel
 	// secrets and webhook secrets; they are removed from agent environments (SPEC §10.2).
 	SecretEnvNames []string

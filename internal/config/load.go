@@ -670,7 +670,7 @@ func (p *parser) triggers(auto table) error {
 		}
 		p.cfg.TriggerDefs = append(p.cfg.TriggerDefs, t.m)
 	}
-	return nil
+	return p.buildTriggers()
 }
 
 // IsLoopback reports whether the host of an http.addr ("host:port", or a bare host) is a

@@ -183,6 +183,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := d.Service.SyncConfigJobs(ctx, cfg); err != nil {
 		return configErr(err)
 	}
+	if err := d.Service.SyncConfigTriggers(ctx, cfg); err != nil {
+		return configErr(err)
+	}
 	d.Sched = scheduler.NewLoop(st, d.Service, d.clock, d.log)
 	d.hub = &notifier{d: d}
 	d.Service.SetNotifier(d.hub)
@@ -401,8 +404,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 		cfg.NodeID, cfg.HTTP, cfg.Store = old.NodeID, old.HTTP, old.Store
 		cfg.Log.Format, cfg.Log.File = old.Log.Format, old.Log.File
 		cfg.Automation.Enabled = old.Automation.Enabled
-		if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
+		if !config.IsLoopback(cfg.HTTP.Addr) && len(cfg.API.Tokens) == 0 {
+			err = fmt.Errorf("http.addr %q is not a loopback address; configure api.tokens or AGH_API_TOKEN", cfg.HTTP.Addr)
+		} else if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
 			if err = d.Service.SyncConfigJobs(ctx, cfg); err == nil {
+				err = d.Service.SyncConfigTriggers(ctx, cfg)
+			}
+			if err == nil {
 				d.Service.SetConfig(cfg)
 				_ = d.setLogLevel(cfg.Log.Level)
 			}
