@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agh-dev/agh/internal/wire"
+)
+
+// activation is an activation result (SPEC §2.8).
+type activation struct {
+	Matched    int        `json:"matched"`
+	Runs       []wire.Run `json:"runs"`
+	EventID    string     `json:"event_id"`
+	DeliveryID string     `json:"delivery_id"`
+	Skipped    []struct {
+		TriggerID string `json:"trigger_id"`
+		Reason    string `json:"reason"`
+		RetryAt   string `json:"retry_at"`
+	} `json:"skipped"`
+}
+
+func eventsCmd(a *app) *cobra.Command {
+	var scope, workspace string
+	var data dataFlags
+	publish := &cobra.Command{Use: "publish KIND", Short: "Publish a custom ext.<name> event", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+		b := newFields(cmd)
+		b.m["kind"] = args[0]
+		b.str("scope", "scope", scope)
+		if b.given("workspace") {
+			id, err := a.workspaceID(cmd.Context(), workspace)
+			if err != nil {
+				return err
+			}
+			b.m["workspace_id"] = id
+		}
+		d, ok, err := data.read(cmd)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if !json.Valid(d) {
+				return usagef("--data is not valid JSON")
+			}
+			b.m["data"] = json.RawMessage(d)
+		}
+		return fetchOne(cmd, a, "POST", "/api/events", b.m, "result", activationDetail)
+	}}
+	publish.Flags().StringVar(&scope, "scope", "", "global or workspace")
+	publish.Flags().StringVar(&workspace, "workspace", "", "workspace id or registered path")
+	data.bind(publish, "event data: a JSON object")
+	return group("events", "Custom events", publish)
+}
+
+func activationDetail(t *table, r activation) {
+	t.field("EVENT", r.EventID)
+	t.opt("DELIVERY", r.DeliveryID)
+	t.field("MATCHED", strconv.Itoa(r.Matched))
+	runs := make([]string, len(r.Runs))
+	for i, run := range r.Runs {
+		runs[i] = run.ID + " (" + runOwner(run) + ")"
+	}
+	t.field("RUNS", strings.Join(runs, ", "))
+	for _, s := range r.Skipped {
+		t.field("SKIPPED", s.TriggerID+": "+s.Reason+" "+s.RetryAt)
+	}
+}
