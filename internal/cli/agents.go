@@ -15,11 +15,11 @@ type agent struct {
 }
 
 func agentsCmd(a *app) *cobra.Command {
-	list := &cobra.Command{Use: "list", Short: "List the configured agents", Args: nArgs(0), RunE: func(cmd *cobra.Command, _ []string) error {
-		return fetchList(cmd, a, "/api/agents", nil, "agents", []string{"NAME", "DRIVER", "PRESET", "TIMEOUT", "COMMAND"},
-			func(g agent) []string {
-				return []string{g.Name, g.Driver, g.Preset, g.Timeout, oneLine(strings.Join(g.Command, " "), 60)}
-			})
-	}}
+	ls := listing[agent]{use: "list", short: "List the configured agents", path: func([]string) string { return "/api/agents" },
+		key: "agents", header: []string{"NAME", "DRIVER", "PRESET", "TIMEOUT", "COMMAND"},
+		row: func(g agent) []string {
+			return []string{g.Name, g.Driver, g.Preset, g.Timeout, oneLine(strings.Join(g.Command, " "), 60)}
+		}}
+	list := ls.cmd(a, nil)
 	return group("agents", "Configured agents", list)
 }

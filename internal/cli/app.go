@@ -199,16 +199,40 @@ func fetchOne[T any](cmd *cobra.Command, a *app, method, path string, body any, 
 	return emitOne(cmd, a, raw, key, detail)
 }
 
-// fetchList performs a GET with query q and prints its list payload.
-func fetchList[T any](cmd *cobra.Command, a *app, path string, q url.Values, listPath string, header []string, row func(T) []string) error {
-	if len(q) > 0 {
-		path += "?" + q.Encode()
+// listing is a command printing a list endpoint: GET path(args) with the query of its filters;
+// the items are at key (a dotted path), one table row each.
+type listing[T any] struct {
+	use, short string
+	path       func(args []string) string
+	key        string
+	header     []string
+	row        func(T) []string
+}
+
+// cmd builds the command; filters declares its filter flags. The command takes as many arguments
+// as use has words after the command name ("history ID" takes one).
+func (ls listing[T]) cmd(a *app, filters func(*cobra.Command, *listFlags)) *cobra.Command {
+	var l listFlags
+	c := &cobra.Command{Use: ls.use, Short: ls.short, Args: nArgs(len(strings.Fields(ls.use)) - 1)}
+	if filters != nil {
+		filters(c, &l)
 	}
-	raw, err := a.call(cmd.Context(), "GET", path, nil)
-	if err != nil {
-		return err
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		q, err := l.query(cmd, a)
+		if err != nil {
+			return err
+		}
+		path := ls.path(args)
+		if len(q) > 0 {
+			path += "?" + q.Encode()
+		}
+		raw, err := a.call(cmd.Context(), "GET", path, nil)
+		if err != nil {
+			return err
+		}
+		return emitList(cmd, a, raw, ls.key, ls.header, ls.row)
 	}
-	return emitList(cmd, a, raw, listPath, header, row)
+	return c
 }
 
 // remove performs a DELETE (204, no payload) and confirms it in table format.

@@ -32,21 +32,15 @@ func (d definition[T]) show(cmd *cobra.Command, a *app, method, path string, bod
 
 // list is `list [--scope --workspace --source --last N]` plus extra plain filters {flag, param, usage}.
 func (d definition[T]) list(a *app, extra ...[3]string) *cobra.Command {
-	var l listFlags
-	c := &cobra.Command{Use: "list", Short: "List " + d.plural, Args: nArgs(0)}
-	l.str(c, "scope", "scope", "global or workspace").str(c, "source", "source", "config or dynamic")
-	for _, e := range extra {
-		l.str(c, e[0], e[1], e[2])
-	}
-	l.withWorkspace(c).withLast(c, d.plural)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
+	ls := listing[T]{use: "list", short: "List " + d.plural, path: func([]string) string { return d.path() },
+		key: d.plural, header: d.header, row: d.row}
+	return ls.cmd(a, func(c *cobra.Command, l *listFlags) {
+		l.str(c, "scope", "scope", "global or workspace").str(c, "source", "source", "config or dynamic")
+		for _, e := range extra {
+			l.str(c, e[0], e[1], e[2])
 		}
-		return fetchList(cmd, a, d.path(), q, d.plural, d.header, d.row)
-	}
-	return c
+		l.withWorkspace(c).withLast(c, d.plural)
+	})
 }
 
 func (d definition[T]) get(a *app) *cobra.Command {
@@ -74,17 +68,11 @@ func (d definition[T]) toggles(a *app) []*cobra.Command {
 
 // history is `history ID [--status --since --until --last N]`: GET …/{id}/runs.
 func (d definition[T]) history(a *app) *cobra.Command {
-	var l listFlags
-	c := &cobra.Command{Use: "history ID", Short: "List the runs of a " + d.noun, Args: nArgs(1)}
-	l.str(c, "status", "status", "run status").withWindow(c).withLast(c, "runs")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
-		}
-		return fetchList(cmd, a, d.path(args[0])+"/runs", q, "runs", runHeader, runRow)
-	}
-	return c
+	ls := listing[wire.Run]{use: "history ID", short: "List the runs of a " + d.noun,
+		path: func(args []string) string { return d.path(args[0]) + "/runs" }, key: "runs", header: runHeader, row: runRow}
+	return ls.cmd(a, func(c *cobra.Command, l *listFlags) {
+		l.str(c, "status", "status", "run status").withWindow(c).withLast(c, "runs")
+	})
 }
 
 // bodyFlags are the create/update flags of a definition.

@@ -61,11 +61,11 @@ func requireFlags(cmd *cobra.Command, names ...string) error {
 
 // listFlags are the filters of a list command. Plain flags map one-to-one to query parameters;
 // --workspace takes an id or a registered path, --since/--until RFC 3339 or a duration ago, and
-// --last N becomes limit. Only given filters are sent.
+// --last N becomes limit, --count N count. Only given filters are sent.
 type listFlags struct {
 	plain                   map[string]*string
 	workspace, since, until string
-	last                    int
+	last, count             int
 }
 
 func (l *listFlags) str(c *cobra.Command, flag, param, usage string) *listFlags {
@@ -89,6 +89,11 @@ func (l *listFlags) withWindow(c *cobra.Command) *listFlags {
 
 func (l *listFlags) withLast(c *cobra.Command, what string) *listFlags {
 	c.Flags().IntVar(&l.last, "last", 0, "show at most N "+what)
+	return l
+}
+
+func (l *listFlags) withCount(c *cobra.Command) *listFlags {
+	c.Flags().IntVar(&l.count, "count", 0, "number of items (server default 10)")
 	return l
 }
 
@@ -120,6 +125,9 @@ func (l *listFlags) query(cmd *cobra.Command, a *app) (url.Values, error) {
 			return nil, usagef("--last must be a positive integer: %d", l.last)
 		}
 		q.Set("limit", strconv.Itoa(l.last))
+	}
+	if cmd.Flags().Changed("count") {
+		q.Set("count", strconv.Itoa(l.count))
 	}
 	return q, nil
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -70,34 +69,21 @@ func jobTriggerCmd(a *app) *cobra.Command {
 }
 
 func jobPreviewCmd(a *app) *cobra.Command {
-	var count int
-	c := &cobra.Command{Use: "preview ID", Short: "Show the next fire times of a job", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		q := url.Values{}
-		if cmd.Flags().Changed("count") {
-			q.Set("count", strconv.Itoa(count))
-		}
-		return fetchList(cmd, a, jobs.path(args[0])+"/preview", q, "preview.fires", []string{"AT", "LOCAL", "NOMINAL", "DST"},
-			func(p wire.PreviewItem) []string { return []string{when(p.At), p.Local, p.NominalLocal, p.DST} })
-	}}
-	c.Flags().IntVar(&count, "count", 0, "number of fire times (server default 10)")
-	return c
+	ls := listing[wire.PreviewItem]{use: "preview ID", short: "Show the next fire times of a job",
+		path: func(args []string) string { return jobs.path(args[0]) + "/preview" }, key: "preview.fires",
+		header: []string{"AT", "LOCAL", "NOMINAL", "DST"},
+		row:    func(p wire.PreviewItem) []string { return []string{when(p.At), p.Local, p.NominalLocal, p.DST} }}
+	return ls.cmd(a, func(c *cobra.Command, l *listFlags) { l.withCount(c) })
 }
 
 func jobSlotsCmd(a *app) *cobra.Command {
-	var l listFlags
-	c := &cobra.Command{Use: "slots ID", Short: "Show the slot ledger of a job", Args: nArgs(1)}
-	l.withLast(c, "entries")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
-		}
-		return fetchList(cmd, a, jobs.path(args[0])+"/slots", q, "slots", []string{"SLOT", "OUTCOME", "REASON", "COUNT", "RUN", "DST"},
-			func(e wire.LedgerEntry) []string {
-				return []string{e.Local, e.Outcome, e.Reason, strconv.Itoa(e.Count), e.RunID, e.DST}
-			})
-	}
-	return c
+	ls := listing[wire.LedgerEntry]{use: "slots ID", short: "Show the slot ledger of a job",
+		path: func(args []string) string { return jobs.path(args[0]) + "/slots" }, key: "slots",
+		header: []string{"SLOT", "OUTCOME", "REASON", "COUNT", "RUN", "DST"},
+		row: func(e wire.LedgerEntry) []string {
+			return []string{e.Local, e.Outcome, e.Reason, strconv.Itoa(e.Count), e.RunID, e.DST}
+		}}
+	return ls.cmd(a, func(c *cobra.Command, l *listFlags) { l.withLast(c, "entries") })
 }
 
 // jobFlags are the flags of jobs create/update.

@@ -67,18 +67,12 @@ func terminalRun(status string) bool {
 
 func runsCmd(a *app) *cobra.Command {
 	list := func(use string) *cobra.Command {
-		var l listFlags
-		c := &cobra.Command{Use: use, Short: "List runs", Args: nArgs(0)}
-		l.str(c, "job", "job_id", "job id").str(c, "trigger", "trigger_id", "trigger id").str(c, "status", "status", "run status")
-		l.withWindow(c).withLast(c, "runs")
-		c.RunE = func(cmd *cobra.Command, _ []string) error {
-			q, err := l.query(cmd, a)
-			if err != nil {
-				return err
-			}
-			return fetchList(cmd, a, "/api/automation/runs", q, "runs", runHeader, runRow)
-		}
-		return c
+		ls := listing[wire.Run]{use: use, short: "List runs", path: func([]string) string { return "/api/automation/runs" },
+			key: "runs", header: runHeader, row: runRow}
+		return ls.cmd(a, func(c *cobra.Command, l *listFlags) {
+			l.str(c, "job", "job_id", "job id").str(c, "trigger", "trigger_id", "trigger id").str(c, "status", "status", "run status")
+			l.withWindow(c).withLast(c, "runs")
+		})
 	}
 	runs := list("runs")
 	runs.Short = "Runs of jobs and triggers (without a subcommand: list)"

@@ -59,20 +59,15 @@ func taskDetail(t *table, k task) {
 }
 
 func tasksCmd(a *app) *cobra.Command {
-	var l listFlags
-	list := &cobra.Command{Use: "list", Short: "List tasks", Args: nArgs(0)}
-	l.str(list, "status", "status", "open, running, done, failed or canceled").str(list, "job", "job_id", "job id").
-		str(list, "owner-kind", "owner_kind", "human or agent").withWorkspace(list).withLast(list, "tasks")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
-		}
-		return fetchList(cmd, a, "/api/tasks", q, "tasks", []string{"ID", "TITLE", "STATUS", "OWNER", "JOB", "CREATED"},
-			func(k task) []string {
-				return []string{k.ID, oneLine(k.Title, 40), k.Status, ownerText(k.Owner), k.JobID, when(k.CreatedAt)}
-			})
-	}
+	ls := listing[task]{use: "list", short: "List tasks", path: func([]string) string { return "/api/tasks" }, key: "tasks",
+		header: []string{"ID", "TITLE", "STATUS", "OWNER", "JOB", "CREATED"},
+		row: func(k task) []string {
+			return []string{k.ID, oneLine(k.Title, 40), k.Status, ownerText(k.Owner), k.JobID, when(k.CreatedAt)}
+		}}
+	list := ls.cmd(a, func(c *cobra.Command, l *listFlags) {
+		l.str(c, "status", "status", "open, running, done, failed or canceled").str(c, "job", "job_id", "job id").
+			str(c, "owner-kind", "owner_kind", "human or agent").withWorkspace(c).withLast(c, "tasks")
+	})
 	path := func(id string) string { return "/api/tasks/" + escape(id) }
 	get := &cobra.Command{Use: "get ID", Short: "Show a task and its runs", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		return fetchOne(cmd, a, "GET", path(args[0]), nil, "task", taskDetail)

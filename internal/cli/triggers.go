@@ -84,25 +84,19 @@ type delivery struct {
 }
 
 func deliveriesCmd(a *app) *cobra.Command {
-	var l listFlags
-	c := &cobra.Command{Use: "deliveries ID", Short: "Show the delivery log of a trigger", Args: nArgs(1)}
-	l.str(c, "outcome", "outcome", "accepted, filtered, skipped or rejected").withLast(c, "deliveries")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
-		}
-		return fetchList(cmd, a, triggers.path(args[0])+"/deliveries", q, "deliveries",
-			[]string{"RECEIVED", "ID", "SOURCE", "DELIVERY", "HTTP", "OUTCOME", "REASON", "RUNS"},
-			func(d delivery) []string {
-				code := ""
-				if d.StatusCode != 0 {
-					code = strconv.Itoa(d.StatusCode)
-				}
-				return []string{when(d.ReceivedAt), d.ID, d.Source, d.DeliveryID, code, d.Outcome, d.Reason, strings.Join(d.RunIDs, ",")}
-			})
-	}
-	return c
+	ls := listing[delivery]{use: "deliveries ID", short: "Show the delivery log of a trigger",
+		path: func(args []string) string { return triggers.path(args[0]) + "/deliveries" }, key: "deliveries",
+		header: []string{"RECEIVED", "ID", "SOURCE", "DELIVERY", "HTTP", "OUTCOME", "REASON", "RUNS"},
+		row: func(d delivery) []string {
+			code := ""
+			if d.StatusCode != 0 {
+				code = strconv.Itoa(d.StatusCode)
+			}
+			return []string{when(d.ReceivedAt), d.ID, d.Source, d.DeliveryID, code, d.Outcome, d.Reason, strings.Join(d.RunIDs, ",")}
+		}}
+	return ls.cmd(a, func(c *cobra.Command, l *listFlags) {
+		l.str(c, "outcome", "outcome", "accepted, filtered, skipped or rejected").withLast(c, "deliveries")
+	})
 }
 
 // triggerFlags are the flags of triggers create/update.

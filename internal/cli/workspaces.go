@@ -9,17 +9,10 @@ import (
 )
 
 func workspacesCmd(a *app) *cobra.Command {
-	var l listFlags
-	list := &cobra.Command{Use: "list", Short: "List workspaces", Args: nArgs(0)}
-	l.withLast(list, "workspaces")
-	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		q, err := l.query(cmd, a)
-		if err != nil {
-			return err
-		}
-		return fetchList(cmd, a, "/api/workspaces", q, "workspaces", []string{"ID", "PATH", "SOURCE", "CREATED"},
-			func(w wire.Workspace) []string { return []string{w.ID, w.Path, w.Source, when(w.CreatedAt)} })
-	}
+	ls := listing[wire.Workspace]{use: "list", short: "List workspaces", path: func([]string) string { return "/api/workspaces" },
+		key: "workspaces", header: []string{"ID", "PATH", "SOURCE", "CREATED"},
+		row: func(w wire.Workspace) []string { return []string{w.ID, w.Path, w.Source, when(w.CreatedAt)} }}
+	list := ls.cmd(a, func(c *cobra.Command, l *listFlags) { l.withLast(c, "workspaces") })
 	var id string
 	add := &cobra.Command{Use: "add PATH", Short: "Register a directory as a workspace", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		path, err := filepath.Abs(args[0])
