@@ -564,34 +564,52 @@ func TestCLIWebhookSend(t *testing.T) {
 	c.fails(2, "", "webhook", "send", "--secret", "s")
 }
 
-func TestCLITriggersAndWebhooks(t *testing.T) {
-	d := testutil.StartDaemon(t, testutil.Options{Config: cliConfig})
-	cliRequireRoute(t, d, "GET", "/api/automation/triggers")
-	c := cliSocket(t, d)
+// cliWebhookTrigger creates a webhook trigger whose secret is read from a file.
+func cliWebhookTrigger(t *testing.T, c *cli, extra ...string) map[string]any {
+	t.Helper()
 	secretFile := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secretFile, []byte("s3cret-value\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tr := obj(c.ok("automation", "triggers", "create", "--name", "gh", "--scope", "global", "--agent", "ok",
-		"--prompt", "handle {{.Kind}}", "--event", "webhook", "--endpoint-slug", "gh", "--webhook-secret-file", secretFile,
-		"--filter", "data.action=opened", "--retry", "backoff", "--fire-limit", "50/1h"), "trigger")
+	args := append([]string{"automation", "triggers", "create", "--name", "gh", "--scope", "global", "--agent", "ok",
+		"--prompt", "handle {{.Kind}}", "--event", "webhook", "--endpoint-slug", "gh", "--webhook-secret-file", secretFile}, extra...)
+	return obj(c.ok(args...), "trigger")
+}
+
+func TestCLITriggers(t *testing.T) {
+	d := testutil.StartDaemon(t, testutil.Options{Config: cliConfig})
+	cliRequireRoute(t, d, "GET", "/api/automation/triggers")
+	c := cliSocket(t, d)
+	tr := cliWebhookTrigger(t, c, "--filter", "data.action=opened", "--retry", "backoff", "--fire-limit", "50/1h")
 	id := str(tr, "id")
 	if tr["webhook_secret_present"] != true || str(tr, "webhook_path") == "" || obj(tr, "filter")["data.action"] != "opened" ||
 		tr["signature_scheme"] != "agh" || obj(tr, "retry")["max_retries"] != float64(3) || tr["webhook_secret_value"] != nil {
 		t.Fatalf("trigger %v", tr)
 	}
-	if got := list(c.ok("automation", "triggers", "list", "--event", "webhook"), "triggers"); len(got) != 1 {
-		t.Fatalf("triggers list: %v", got)
+	ev := obj(c.ok("automation", "triggers", "create", "--name", "on-fail", "--scope", "global", "--agent", "ok",
+		"--prompt", "look at {{.Data}}", "--event", "automation.run.failed", "--disabled"), "trigger")
+	if ev["enabled"] != false || ev["webhook_path"] != nil {
+		t.Fatalf("event trigger %v", ev)
 	}
-	if r := c.run("automation", "triggers", "list", "-o", "table"); !strings.Contains(r.stdout, "EVENT") || !strings.Contains(r.stdout, "webhook") {
+	if got := list(c.ok("automation", "triggers", "list", "--event", "webhook"), "triggers"); len(got) != 1 {
+		t.Fatalf("triggers list --event: %v", got)
+	}
+	if lines := jsonLines(t, c.run("automation", "triggers", "list", "-o", "jsonl").stdout); len(lines) != 2 || lines[0]["name"] != "gh" {
+		t.Fatalf("triggers jsonl: %v", lines)
+	}
+	if r := c.run("automation", "triggers", "list", "-o", "table"); !strings.Contains(r.stdout, "EVENT") || !strings.Contains(r.stdout, "automation.run.failed") {
 		t.Fatalf("triggers table:\n%s", r.stdout)
 	}
-	if got := obj(c.ok("automation", "triggers", "get", id), "trigger"); got["name"] != "gh" {
-		t.Fatalf("get %v", got)
+	if r := c.run("automation", "triggers", "get", id, "-o", "table"); !strings.Contains(r.stdout, str(tr, "webhook_path")) || !strings.Contains(r.stdout, "data.action=opened") {
+		t.Fatalf("trigger table:\n%s", r.stdout)
 	}
 	up := obj(c.ok("automation", "triggers", "update", id, "--prompt", "new {{.Kind}}"), "trigger")
 	if up["prompt"] != "new {{.Kind}}" || obj(up, "filter")["data.action"] != "opened" || obj(up, "retry")["strategy"] != "backoff" {
-		t.Fatalf("update --prompt: %v", up)
+		t.Fatalf("update --prompt changed other fields: %v", up)
+	}
+	up = obj(c.ok("automation", "triggers", "update", id, "--filter", ""), "trigger")
+	if len(obj(up, "filter")) != 0 {
+		t.Fatalf("--filter '' should clear the filter: %v", up)
 	}
 	if got := obj(c.ok("automation", "triggers", "disable", id), "trigger"); got["enabled"] != false {
 		t.Fatalf("disable %v", got)
@@ -599,39 +617,48 @@ func TestCLITriggersAndWebhooks(t *testing.T) {
 	if got := obj(c.ok("automation", "triggers", "enable", id), "trigger"); got["enabled"] != true {
 		t.Fatalf("enable %v", got)
 	}
+	c.fails(1, "automation validation error: trigger.endpoint_slug is required when event is \"webhook\"",
+		"automation", "triggers", "create", "--name", "x", "--scope", "global", "--agent", "ok", "--prompt", "p", "--event", "webhook",
+		"--webhook-secret", "s")
+	if r := c.run("automation", "triggers", "delete", id); r.code != 0 || r.stdout != "" {
+		t.Fatalf("delete %+v", r)
+	}
+	c.fails(1, "automation: trigger not found", "automation", "triggers", "get", id)
+}
 
-	// deliver through the daemon over TCP (absolute URL) and over the socket (path)
-	res := obj(c.ok("webhook", "send", d.URL()+str(tr, "webhook_path"), "--secret", "s3cret-value", "--data", `{"action":"opened"}`), "result")
+func TestCLIWebhookDelivery(t *testing.T) {
+	d := testutil.StartDaemon(t, testutil.Options{Config: cliConfig})
+	cliRequireRoute(t, d, "GET", "/api/automation/triggers")
+	cliRequireRoute(t, d, "POST", "/api/webhooks/global/probe--wbh_probe")
+	cliRequireRoute(t, d, "GET", "/api/automation/triggers/trg_probe/runs")
+	cliRequireRoute(t, d, "GET", "/api/automation/triggers/trg_probe/deliveries")
+	c := cliSocket(t, d)
+	tr := cliWebhookTrigger(t, c, "--filter", "data.action=opened")
+	id, path := str(tr, "id"), str(tr, "webhook_path")
+
+	// deliver through the daemon over TCP (absolute URL) and over the socket (a path)
+	res := obj(c.ok("webhook", "send", d.URL()+path, "--secret", "s3cret-value", "--data", `{"action":"opened"}`), "result")
 	if res["matched"] != float64(1) || len(list(res, "runs")) != 1 {
 		t.Fatalf("webhook result %v", res)
 	}
-	res = obj(c.ok("webhook", "send", str(tr, "webhook_path"), "--secret", "s3cret-value", "--data", `{"action":"closed"}`), "result")
-	if res["matched"] != float64(0) {
+	res = obj(c.ok("webhook", "send", path, "--secret", "s3cret-value", "--data", `{"action":"closed"}`, "--delivery-id", "d-2"), "result")
+	if res["matched"] != float64(0) || res["delivery_id"] != "d-2" {
 		t.Fatalf("filtered webhook result %v", res)
 	}
-	c.fails(1, "", "webhook", "send", str(tr, "webhook_path"), "--secret", "wrong", "--data", `{"action":"opened"}`)
+	c.fails(1, "webhook answered 401: automation: webhook signature invalid", "webhook", "send", path, "--secret", "wrong", "--data", `{"action":"opened"}`)
 
 	if h := list(c.ok("automation", "triggers", "history", id), "runs"); len(h) != 1 {
 		t.Fatalf("history %v", h)
 	}
-	dl := list(c.ok("automation", "triggers", "deliveries", id), "deliveries")
-	if len(dl) != 3 {
+	if dl := list(c.ok("automation", "triggers", "deliveries", id), "deliveries"); len(dl) != 3 {
 		t.Fatalf("deliveries %v", dl)
 	}
-	if got := list(c.ok("automation", "triggers", "deliveries", id, "--outcome", "accepted"), "deliveries"); len(got) != 1 {
-		t.Fatalf("deliveries --outcome accepted: %v", got)
+	if got := list(c.ok("automation", "triggers", "deliveries", id, "--outcome", "filtered"), "deliveries"); len(got) != 1 || got[0].(map[string]any)["delivery_id"] != "d-2" {
+		t.Fatalf("deliveries --outcome filtered: %v", got)
 	}
-	if r := c.run("automation", "triggers", "deliveries", id, "-o", "table"); !strings.Contains(r.stdout, "OUTCOME") || !strings.Contains(r.stdout, "rejected") {
+	if r := c.run("automation", "triggers", "deliveries", id, "-o", "table"); !strings.Contains(r.stdout, "OUTCOME") || !strings.Contains(r.stdout, "signature_invalid") {
 		t.Fatalf("deliveries table:\n%s", r.stdout)
 	}
-	up = obj(c.ok("automation", "triggers", "update", id, "--filter", ""), "trigger")
-	if len(obj(up, "filter")) != 0 {
-		t.Fatalf("--filter '' should clear the filter: %v", up)
-	}
-	if r := c.run("automation", "triggers", "delete", id); r.code != 0 {
-		t.Fatalf("delete %+v", r)
-	}
-	c.fails(1, "automation: trigger not found", "automation", "triggers", "get", id)
 }
 
 func TestCLIEvents(t *testing.T) {
@@ -697,4 +724,21 @@ func TestCLITasks(t *testing.T) {
 	if j := obj(c.ok("automation", "jobs", "update", str(j, "id"), "--no-task", "--agent", "ok"), "job"); j["task"] != nil {
 		t.Fatalf("--no-task %v", j)
 	}
+}
+
+func TestCLIAPIToken(t *testing.T) {
+	const token = "cli-test-token-0123456789"
+	d := testutil.StartDaemon(t, testutil.Options{Config: cliConfig, Env: map[string]string{"AGH_API_TOKEN": token}})
+	resp, err := client.NewTCP(d.URL(), "").Raw(context.Background(), "GET", "/api/status", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status == http.StatusOK {
+		t.Skip("server does not check API tokens yet")
+	}
+	c := cliTCP(t, d)
+	c.fails(1, "missing or invalid API token", "status")
+	c.env = []string{"AGH_API_TOKEN=" + token}
+	c.ok("status")
+	cliSocket(t, d).ok("status") // the socket needs no token
 }

@@ -74,9 +74,11 @@ func tasksCmd(a *app) *cobra.Command {
 	}}
 	var result string
 	complete := &cobra.Command{Use: "complete ID", Short: "Complete an open task", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		b := newFields(cmd)
-		b.str("result", "result", result)
-		return fetchOne(cmd, a, "POST", path(args[0])+"/complete", b.m, "task", taskDetail)
+		var body any // none unless --result is given
+		if cmd.Flags().Changed("result") {
+			body = map[string]string{"result": result}
+		}
+		return fetchOne(cmd, a, "POST", path(args[0])+"/complete", body, "task", taskDetail)
 	}}
 	complete.Flags().StringVar(&result, "result", "", "result text")
 	cancel := &cobra.Command{Use: "cancel ID", Short: "Cancel an open or running task", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
