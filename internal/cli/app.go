@@ -190,6 +190,16 @@ func emitList[T any](cmd *cobra.Command, a *app, raw json.RawMessage, listPath s
 	})
 }
 
+// fetch GETs path and returns the payload and its value at key.
+func fetch[T any](cmd *cobra.Command, a *app, path, key string) (json.RawMessage, T, error) {
+	var v T
+	raw, err := a.call(cmd.Context(), "GET", path, nil)
+	if err == nil {
+		err = decodePath(raw, key, &v)
+	}
+	return raw, v, err
+}
+
 // fetchOne performs a request and prints its single-resource payload.
 func fetchOne[T any](cmd *cobra.Command, a *app, method, path string, body any, key string, detail func(*table, T)) error {
 	raw, err := a.call(cmd.Context(), method, path, body)

@@ -132,7 +132,7 @@ func (f *defFlags) bind(c *cobra.Command) {
 	fl.BoolVar(&f.disabled, "disabled", false, "disabled (--disabled=false enables)")
 }
 
-func (f *defFlags) fill(cmd *cobra.Command, a *app, b fields) error {
+func (f *defFlags) fill(a *app, b fields) error {
 	b.str("name", "name", f.name)
 	b.str("scope", "scope", f.scope)
 	b.str("agent", "agent_name", f.agent)
@@ -141,12 +141,8 @@ func (f *defFlags) fill(cmd *cobra.Command, a *app, b fields) error {
 	if b.given("disabled") {
 		b.m["enabled"] = !f.disabled
 	}
-	if b.given("workspace") {
-		id, err := a.workspaceID(cmd.Context(), f.workspace)
-		if err != nil {
-			return err
-		}
-		b.m["workspace_id"] = id
+	if err := b.workspace(a, f.workspace); err != nil {
+		return err
 	}
 	if err := b.parsed("retry", "retry", f.retry, parseRetry); err != nil {
 		return err

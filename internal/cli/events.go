@@ -30,12 +30,8 @@ func eventsCmd(a *app) *cobra.Command {
 		b := newFields(cmd)
 		b.m["kind"] = args[0]
 		b.str("scope", "scope", scope)
-		if b.given("workspace") {
-			id, err := a.workspaceID(cmd.Context(), workspace)
-			if err != nil {
-				return err
-			}
-			b.m["workspace_id"] = id
+		if err := b.workspace(a, workspace); err != nil {
+			return err
 		}
 		d, ok, err := data.read(cmd)
 		if err != nil {

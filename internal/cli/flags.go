@@ -49,6 +49,19 @@ func (f fields) parsed(flag, key, v string, parse func(string) (any, error)) err
 	return nil
 }
 
+// workspace sets workspace_id from --workspace (an id or a registered path) when given.
+func (f fields) workspace(a *app, v string) error {
+	if !f.given("workspace") {
+		return nil
+	}
+	id, err := a.workspaceID(f.cmd.Context(), v)
+	if err != nil {
+		return err
+	}
+	f.m["workspace_id"] = id
+	return nil
+}
+
 // requireFlags reports the first of names that was not given as a usage error.
 func requireFlags(cmd *cobra.Command, names ...string) error {
 	for _, n := range names {

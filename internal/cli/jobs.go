@@ -114,7 +114,7 @@ func (f *jobFlags) bind(c *cobra.Command, update bool) {
 
 func (f *jobFlags) body(cmd *cobra.Command, a *app) (map[string]any, error) {
 	b := newFields(cmd)
-	if err := f.defFlags.fill(cmd, a, b); err != nil {
+	if err := f.defFlags.fill(a, b); err != nil {
 		return nil, err
 	}
 	b.str("catch-up", "catch_up_policy", f.catchUp)

@@ -90,12 +90,8 @@ func runsCmd(a *app) *cobra.Command {
 // or canceled.
 func (a *app) waitRun(cmd *cobra.Command, id string) error {
 	for {
-		raw, err := a.call(cmd.Context(), "GET", runPath(id), nil)
+		raw, r, err := a.getRun(cmd, id)
 		if err != nil {
-			return err
-		}
-		var r wire.Run
-		if err := decodePath(raw, "run", &r); err != nil {
 			return err
 		}
 		if terminalRun(r.Status) {
@@ -111,6 +107,10 @@ func (a *app) waitRun(cmd *cobra.Command, id string) error {
 			return err
 		}
 	}
+}
+
+func (a *app) getRun(cmd *cobra.Command, id string) (json.RawMessage, wire.Run, error) {
+	return fetch[wire.Run](cmd, a, runPath(id), "run")
 }
 
 func sleep(cmd *cobra.Command, d time.Duration) error {
@@ -155,75 +155,72 @@ type transcript struct {
 	Entries   []transcriptEntry `json:"entries"`
 }
 
-// transcriptCmd is `runs transcript ID [--follow]`. With --follow it polls every 500 ms, printing
-// new entries (table: as text lines; json/jsonl: one entry per line) until the run is terminal.
+// transcriptCmd is `runs transcript ID [--follow]`.
 func transcriptCmd(a *app) *cobra.Command {
 	var follow bool
 	c := &cobra.Command{Use: "transcript ID", Short: "Show the transcript of a run", Args: nArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		path := runPath(args[0]) + "/transcript"
-		if !follow {
-			raw, err := a.call(cmd.Context(), "GET", path, nil)
-			if err != nil {
-				return err
+		if follow {
+			return a.followTranscript(cmd, args[0])
+		}
+		raw, tr, err := a.getTranscript(cmd, args[0])
+		if err != nil {
+			return err
+		}
+		return a.emit(cmd, raw, "transcript.entries", func(*table) error {
+			printEntries(cmd.OutOrStdout(), tr.Entries)
+			if tr.Truncated {
+				fmt.Fprintln(cmd.OutOrStdout(), "(transcript truncated)")
 			}
-			return a.emit(cmd, raw, "transcript.entries", func(t *table) error {
-				var tr transcript
-				if err := decodePath(raw, "transcript", &tr); err != nil {
+			return nil
+		})
+	}}
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "print new entries every 500 ms until the run ends")
+	return c
+}
+
+func (a *app) getTranscript(cmd *cobra.Command, id string) (json.RawMessage, transcript, error) {
+	return fetch[transcript](cmd, a, runPath(id)+"/transcript", "transcript")
+}
+
+// followTranscript polls the transcript every 500 ms and prints the entries not printed yet
+// (table: as text lines; json and jsonl: one entry per line) until the run is terminal.
+func (a *app) followTranscript(cmd *cobra.Command, id string) error {
+	out := cmd.OutOrStdout()
+	lines := a.format(out) == "table"
+	seen := 0
+	for {
+		// Read the status first: once it is terminal, the transcript read after it is complete.
+		_, r, err := a.getRun(cmd, id)
+		if err != nil {
+			return err
+		}
+		_, tr, err := a.getTranscript(cmd, id)
+		if err != nil {
+			return err
+		}
+		var fresh []transcriptEntry
+		for _, e := range tr.Entries {
+			if e.Seq > seen {
+				fresh = append(fresh, e)
+				seen = e.Seq
+			}
+		}
+		if lines {
+			printEntries(out, fresh)
+		} else {
+			for _, e := range fresh {
+				if err := printCompact(out, e.Raw); err != nil {
 					return err
 				}
-				printEntries(cmd.OutOrStdout(), tr.Entries)
-				if tr.Truncated {
-					fmt.Fprintln(cmd.OutOrStdout(), "(transcript truncated)")
-				}
-				return nil
-			})
-		}
-		out := cmd.OutOrStdout()
-		lines := a.format(out) == "table"
-		seen := 0
-		for {
-			// Read the status first: once it is terminal, the transcript read after it is complete.
-			raw, err := a.call(cmd.Context(), "GET", runPath(args[0]), nil)
-			if err != nil {
-				return err
-			}
-			var r wire.Run
-			if err := decodePath(raw, "run", &r); err != nil {
-				return err
-			}
-			if raw, err = a.call(cmd.Context(), "GET", path, nil); err != nil {
-				return err
-			}
-			var tr transcript
-			if err := decodePath(raw, "transcript", &tr); err != nil {
-				return err
-			}
-			var fresh []transcriptEntry
-			for _, e := range tr.Entries {
-				if e.Seq > seen {
-					fresh = append(fresh, e)
-					seen = e.Seq
-				}
-			}
-			if lines {
-				printEntries(out, fresh)
-			} else {
-				for _, e := range fresh {
-					if err := printCompact(out, e.Raw); err != nil {
-						return err
-					}
-				}
-			}
-			if terminalRun(r.Status) {
-				return nil
-			}
-			if err := sleep(cmd, pollInterval); err != nil {
-				return err
 			}
 		}
-	}}
-	c.Flags().BoolVarP(&follow, "follow", "f", false, "print new entries until the run ends")
-	return c
+		if terminalRun(r.Status) {
+			return nil
+		}
+		if err := sleep(cmd, pollInterval); err != nil {
+			return err
+		}
+	}
 }
 
 // printEntries writes transcript entries as "time type text" lines; continuation lines of

@@ -123,7 +123,7 @@ func (f *triggerFlags) bind(c *cobra.Command, update bool) {
 
 func (f *triggerFlags) body(cmd *cobra.Command, a *app) (map[string]any, error) {
 	b := newFields(cmd)
-	if err := f.defFlags.fill(cmd, a, b); err != nil {
+	if err := f.defFlags.fill(a, b); err != nil {
 		return nil, err
 	}
 	b.str("event", "event", f.event)
