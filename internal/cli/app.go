@@ -71,13 +71,18 @@ func (a *app) call(ctx context.Context, method, path string, body any) (json.Raw
 	err := a.client().Do(ctx, method, path, body, &raw)
 	var ae *client.Error
 	if err != nil && !errors.As(err, &ae) {
-		where := a.remote()
-		if where == "" {
-			where = a.socket()
-		}
-		return nil, fmt.Errorf("cannot reach the agh daemon at %s: %w", where, err)
+		return nil, a.unreachable(err)
 	}
 	return raw, err
+}
+
+// unreachable wraps a transport error with the address the daemon was expected at.
+func (a *app) unreachable(err error) error {
+	where := a.remote()
+	if where == "" {
+		where = a.socket()
+	}
+	return fmt.Errorf("cannot reach the agh daemon at %s: %w", where, err)
 }
 
 // format returns the effective output format: -o, else table on a terminal and json otherwise.

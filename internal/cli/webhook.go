@@ -68,7 +68,7 @@ func (a *app) post(ctx context.Context, target string, body []byte, h http.Heade
 	if strings.HasPrefix(target, "/") {
 		resp, err := a.client().Raw(ctx, "POST", target, body, h)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach the agh daemon: %w", err)
+			return nil, a.unreachable(err)
 		}
 		return resp, nil
 	}
