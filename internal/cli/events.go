@@ -10,19 +10,6 @@ import (
 	"github.com/agh-dev/agh/internal/wire"
 )
 
-// activation is an activation result (SPEC §2.8).
-type activation struct {
-	Matched    int        `json:"matched"`
-	Runs       []wire.Run `json:"runs"`
-	EventID    string     `json:"event_id"`
-	DeliveryID string     `json:"delivery_id"`
-	Skipped    []struct {
-		TriggerID string `json:"trigger_id"`
-		Reason    string `json:"reason"`
-		RetryAt   string `json:"retry_at"`
-	} `json:"skipped"`
-}
-
 func eventsCmd(a *app) *cobra.Command {
 	var scope, workspace string
 	var data dataFlags
@@ -51,7 +38,7 @@ func eventsCmd(a *app) *cobra.Command {
 	return group("events", "Custom events", publish)
 }
 
-func activationDetail(t *table, r activation) {
+func activationDetail(t *table, r wire.ActivationResult) {
 	t.field("EVENT", r.EventID)
 	t.opt("DELIVERY", r.DeliveryID)
 	t.field("MATCHED", strconv.Itoa(r.Matched))

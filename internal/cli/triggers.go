@@ -9,37 +9,13 @@ import (
 	"github.com/agh-dev/agh/internal/wire"
 )
 
-// trigger is the part of a Trigger (SPEC §2.6) that tables show.
-type trigger struct {
-	ID                    string            `json:"id"`
-	Name                  string            `json:"name"`
-	Scope                 string            `json:"scope"`
-	WorkspaceID           string            `json:"workspace_id"`
-	AgentName             string            `json:"agent_name"`
-	Prompt                string            `json:"prompt"`
-	Event                 string            `json:"event"`
-	Filter                map[string]string `json:"filter"`
-	Enabled               bool              `json:"enabled"`
-	Retry                 wire.Retry        `json:"retry"`
-	FireLimit             wire.FireLimit    `json:"fire_limit"`
-	OverlapPolicy         string            `json:"overlap_policy"`
-	WebhookPath           string            `json:"webhook_path"`
-	SignatureScheme       string            `json:"signature_scheme"`
-	SecretHash            string            `json:"webhook_secret_hash"`
-	PreviousSecretHash    string            `json:"webhook_secret_previous_hash"`
-	PreviousSecretExpires string            `json:"webhook_secret_previous_expires_at"`
-	Source                string            `json:"source"`
-	CreatedAt             string            `json:"created_at"`
-	UpdatedAt             string            `json:"updated_at"`
-}
-
-var triggers = definition[trigger]{
+var triggers = definition[wire.Trigger]{
 	noun: "trigger", plural: "triggers",
 	header: []string{"ID", "NAME", "SCOPE", "EVENT", "AGENT", "ENABLED"},
-	row: func(tr trigger) []string {
+	row: func(tr wire.Trigger) []string {
 		return []string{tr.ID, tr.Name, scopeText(tr.Scope, tr.WorkspaceID), tr.Event, tr.AgentName, yesNo(tr.Enabled)}
 	},
-	detail: func(t *table, tr trigger) {
+	detail: func(t *table, tr wire.Trigger) {
 		t.field("ID", tr.ID)
 		t.field("NAME", tr.Name)
 		t.field("SCOPE", scopeText(tr.Scope, tr.WorkspaceID))
@@ -53,9 +29,9 @@ var triggers = definition[trigger]{
 		t.field("OVERLAP", tr.OverlapPolicy)
 		t.opt("WEBHOOK PATH", tr.WebhookPath)
 		t.opt("SIGNATURE", tr.SignatureScheme)
-		t.opt("SECRET", tr.SecretHash)
-		if tr.PreviousSecretHash != "" {
-			t.field("PREVIOUS SECRET", tr.PreviousSecretHash+" (until "+when(tr.PreviousSecretExpires)+")")
+		t.opt("SECRET", tr.WebhookSecretHash)
+		if tr.WebhookSecretPreviousHash != "" {
+			t.field("PREVIOUS SECRET", tr.WebhookSecretPreviousHash+" (until "+when(tr.WebhookSecretPreviousExpiresAt)+")")
 		}
 		t.field("SOURCE", tr.Source)
 		t.field("CREATED", when(tr.CreatedAt))
@@ -71,23 +47,11 @@ func triggersCmd(a *app) *cobra.Command {
 	return c
 }
 
-// delivery is the part of a delivery record (SPEC §2.11) that tables show.
-type delivery struct {
-	ID         string   `json:"id"`
-	ReceivedAt string   `json:"received_at"`
-	Source     string   `json:"source"`
-	DeliveryID string   `json:"delivery_id"`
-	StatusCode int      `json:"status_code"`
-	Outcome    string   `json:"outcome"`
-	Reason     string   `json:"reason"`
-	RunIDs     []string `json:"run_ids"`
-}
-
 func deliveriesCmd(a *app) *cobra.Command {
-	ls := listing[delivery]{use: "deliveries ID", short: "Show the delivery log of a trigger",
+	ls := listing[wire.Delivery]{use: "deliveries ID", short: "Show the delivery log of a trigger",
 		path: func(args []string) string { return triggers.path(args[0]) + "/deliveries" }, key: "deliveries",
 		header: []string{"RECEIVED", "ID", "SOURCE", "DELIVERY", "HTTP", "OUTCOME", "REASON", "RUNS"},
-		row: func(d delivery) []string {
+		row: func(d wire.Delivery) []string {
 			code := ""
 			if d.StatusCode != 0 {
 				code = strconv.Itoa(d.StatusCode)
