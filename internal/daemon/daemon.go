@@ -88,6 +88,7 @@ type Daemon struct {
 	lock            *os.File
 	hub             *notifier
 	bus             *events.Bus
+	startedAt       time.Time
 	metrics         *metrics.Metrics
 	templates       templateCache
 }
@@ -168,6 +169,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := d.claimNodeID(ctx, st, cfg.NodeID); err != nil {
+		return err
+	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
 	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
@@ -195,7 +199,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
-		if err := d.Disp.Recover(ctx); err != nil {
+		if err := d.Disp.Recover(ctx, st.Kind() == "postgres"); err != nil {
 			return runtimeErr("recover runs: %v", err)
 		}
 	}
@@ -211,9 +215,12 @@ func Run(ctx context.Context, o Options) error {
 		if err := d.Sched.Boot(runCtx); err != nil {
 			return runtimeErr("scheduler boot: %v", err)
 		}
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
+		go func() { defer wg.Done(); d.Disp.RunLeases(runCtx) }()
+		wg.Add(1)
+		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
 	}
 
 	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
@@ -536,4 +543,45 @@ func (t timedStore) Write(ctx context.Context, fn func(tx store.Tx) error) error
 	err := t.Store.Write(ctx, fn)
 	t.m.StoreWrite(t.Kind(), time.Since(start))
 	return err
+}
+
+// HeartbeatEvery is the node heartbeat period; a heartbeat younger than NodeLiveFor marks a
+// live node (SPEC §15.1).
+var (
+	HeartbeatEvery = 10 * time.Second
+	NodeLiveFor    = 30 * time.Second
+)
+
+// claimNodeID refuses to start when another live node uses the same node id (PostgreSQL; a
+// SQLite data directory is already exclusive through its lock) and records the first heartbeat.
+func (d *Daemon) claimNodeID(ctx context.Context, st store.Store, id string) error {
+	now := d.clock.Now().UTC()
+	if st.Kind() == "postgres" {
+		hb, err := st.NodeHeartbeat(ctx, id)
+		if err == nil && now.Sub(hb) < NodeLiveFor {
+			return runtimeErr("node_id %q is already in use", id)
+		}
+	}
+	if err := st.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, now) }); err != nil {
+		return runtimeErr("record node heartbeat: %v", err)
+	}
+	d.startedAt = now
+	return nil
+}
+
+func (d *Daemon) heartbeat(ctx context.Context, id string) {
+	t := d.clock.NewTimer(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := d.clock.Now().UTC()
+		if err := d.Store.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, d.startedAt) }); err != nil && ctx.Err() == nil {
+			d.log.Warn("node heartbeat failed", "component", "store", "err", err)
+		}
+		t.Reset(HeartbeatEvery)
+	}
 }
