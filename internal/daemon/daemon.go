@@ -88,6 +88,8 @@ type Daemon struct {
 	lock            *os.File
 	hub             *notifier
 	bus             *events.Bus
+	rawStore        store.Store
+	nodeID          string
 	startedAt       time.Time
 	metrics         *metrics.Metrics
 	templates       templateCache
@@ -163,6 +165,8 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.Store = st
+	d.rawStore = st
+	d.nodeID = cfg.NodeID
 	defer st.Close()
 
 	key, err := d.secretKey(ctx, st)
@@ -174,6 +178,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
+	d.Service.Log = d.log
 	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
 	st = timedStore{Store: st, m: d.metrics}
 	d.Store = st
@@ -219,8 +224,9 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.RunLeases(runCtx) }()
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
+		go func() { defer wg.Done(); d.runCluster(runCtx) }()
 	}
 
 	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
@@ -461,14 +467,20 @@ func (d *Daemon) LastReloadError() string {
 	return d.lastReloadError
 }
 
-// notifier fans committed changes out to the scheduler, the dispatcher and the change stream.
+// notifier fans committed changes out to the scheduler, the dispatcher, the change stream
+// and the other nodes.
 type notifier struct{ d *Daemon }
 
 // JobChanged implements service.Notifier.
-func (n *notifier) JobChanged(id, kind string) {
+func (n *notifier) JobChanged(id, kind string) { n.jobChanged(id, kind, true) }
+
+func (n *notifier) jobChanged(id, kind string, local bool) {
 	ctx := context.Background()
-	if kind != service.ChangeCursor {
+	if kind != service.ChangeCursor || !local {
 		n.d.Sched.Update(ctx, id)
+	}
+	if local {
+		n.d.announce("job", id, kind)
 	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
@@ -486,7 +498,12 @@ func (n *notifier) JobChanged(id, kind string) {
 }
 
 // TriggerChanged implements service.Notifier.
-func (n *notifier) TriggerChanged(id, kind string) {
+func (n *notifier) TriggerChanged(id, kind string) { n.triggerChanged(id, kind, true) }
+
+func (n *notifier) triggerChanged(id, kind string, local bool) {
+	if local {
+		n.d.announce("trigger", id, kind)
+	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
 		return
@@ -503,7 +520,9 @@ func (n *notifier) TriggerChanged(id, kind string) {
 }
 
 // RunsChanged implements service.Notifier and dispatch.Hooks.
-func (n *notifier) RunsChanged(runs []*automation.Run) {
+func (n *notifier) RunsChanged(runs []*automation.Run) { n.runsChanged(runs, true) }
+
+func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
 	for _, r := range runs {
 		name := "run.updated"
 		if (r.Status == automation.RunScheduled && r.DispatchedAt.IsZero() && r.DeliveryError == "") ||
@@ -511,6 +530,17 @@ func (n *notifier) RunsChanged(runs []*automation.Run) {
 			name = "run.created"
 		}
 		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		if !local {
+			continue
+		}
+		n.d.announce("run", r.ID, name)
+		switch {
+		case name == "run.created":
+			n.d.log.Info("run admitted", "component", "dispatcher", "run_id", r.ID, "job_id", r.JobID, "trigger_id", r.TriggerID,
+				"fire_id", r.FireID, "origin", r.Origin, "attempt", r.Attempt, "node_id", n.d.nodeID)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.log.Info("run started", "component", "dispatcher", "run_id", r.ID, "fire_id", r.FireID, "node_id", n.d.nodeID)
+		}
 		switch {
 		case automation.Terminal(r.Status) && r.Status != automation.RunDelegated:
 			n.d.metrics.RunTerminal(r)
