@@ -175,7 +175,7 @@ func testDeliveriesAndReplayClaims(t *testing.T, s store.Store) {
 
 func testDispatchQueries(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	runs := []*automation.Run{run("run_1", "job_a", at(0)), run("run_2", "job_a", at(time.Second)), run("run_3", "job_b", at(2 * time.Second))}
+	runs := []*automation.Run{run("run_1", "job_a", at(0)), run("run_2", "job_a", at(time.Second)), run("run_3", "job_b", at(2*time.Second))}
 	runs[0].ScheduledAt = at(10 * time.Second)
 	runs[2].Status = automation.RunRunning
 	runs[2].LeaseOwner, runs[2].LeaseExpiresAt = "node-a", at(30*time.Second)
