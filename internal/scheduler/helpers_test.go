@@ -382,7 +382,7 @@ func (r *countingReader) reset() {
 // loopNotifier forwards job changes to a loop, as the daemon does.
 type loopNotifier struct{ l *scheduler.Loop }
 
-func (n loopNotifier) JobChanged(id string)              { n.l.Update(context.Background(), id) }
+func (n loopNotifier) JobChanged(id string)             { n.l.Update(context.Background(), id) }
 func (n loopNotifier) RunsChanged([]*automation.Run)    {}
 func (n loopNotifier) RunsTerminated([]*automation.Run) {}
 
