@@ -351,12 +351,20 @@ type countingReader struct {
 	mu      sync.Mutex
 	getJob  []string
 	allJobs int
+	failGet int // the next failGet GetJob calls fail with store.ErrUnavailable
 }
 
 func (r *countingReader) GetJob(ctx context.Context, id string) (store.JobRecord, error) {
 	r.mu.Lock()
 	r.getJob = append(r.getJob, id)
+	fail := r.failGet > 0
+	if fail {
+		r.failGet--
+	}
 	r.mu.Unlock()
+	if fail {
+		return store.JobRecord{}, store.ErrUnavailable
+	}
 	return r.Reader.GetJob(ctx, id)
 }
 
@@ -388,15 +396,16 @@ func (n loopNotifier) RunsTerminated([]*automation.Run) {}
 
 // errorLog counts error records and forwards everything to the test log.
 type errorLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	errs []string
+	t        *testing.T
+	mu       sync.Mutex
+	errs     []string
+	expected string // error records containing it are expected
 }
 
 func (l *errorLog) Write(p []byte) (int, error) {
 	s := strings.TrimSpace(string(p))
 	l.mu.Lock()
-	if strings.Contains(s, "level=ERROR") {
+	if strings.Contains(s, "level=ERROR") && (l.expected == "" || !strings.Contains(s, l.expected)) {
 		l.errs = append(l.errs, s)
 	}
 	l.mu.Unlock()

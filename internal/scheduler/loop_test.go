@@ -137,6 +137,29 @@ func TestLoopUpdateMovesOnlyThatJob(t *testing.T) {
 	}
 }
 
+// TestLoopUpdateReadError: a store error while refreshing a job after a definition change must
+// not drop the job from the scheduler; a reconciliation retries after RetryDelay.
+func TestLoopUpdateReadError(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	id := h.create(hourly("h", "run_all"))
+	rl := startLoop(t, h, h.svc)
+	rl.log.mu.Lock()
+	rl.log.expected = "read job failed"
+	rl.log.mu.Unlock()
+	rl.waitArmed(t, at(day+"10:00:00Z"))
+	rl.reader.mu.Lock()
+	rl.reader.failGet = 1
+	rl.reader.mu.Unlock()
+	h.clk.Set(at(day + "09:40:00Z"))
+	h.patch(id, `{"schedule":{"mode":"cron","expr":"50 * * * *"}}`)
+	rl.waitArmed(t, at(day+"09:40:01Z"))
+	h.clk.Set(at(day + "09:40:01Z"))
+	rl.waitArmed(t, at(day+"09:50:00Z"))
+	h.clk.Set(at(day + "09:50:00Z"))
+	rl.waitArmed(t, at(day+"10:50:00Z"))
+	h.expectLedger(id, "fired 09:50 #1")
+}
+
 // TestLoopUpdateDuringReconcile: a definition change committed while the loop is reconciling
 // the same job must not be overwritten by the reconciliation's (older) cursor.
 func TestLoopUpdateDuringReconcile(t *testing.T) {
