@@ -93,8 +93,24 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			}
 			changed = append(changed, nj.ID)
 		}
+		oldTZ := s.Config().Automation.Timezone
 		for id, r := range stored {
-			if r.Job.Source != automation.SourceConfig || want[id] {
+			if r.Job.Source != automation.SourceConfig {
+				// A dynamic cron job without its own zone follows automation.timezone: a change
+				// of it is a schedule change of the job (SPEC §6.3, §6.10).
+				j := r.Job
+				if j.Schedule.Mode == automation.ModeCron && j.Schedule.Timezone == "" &&
+					scheduler.EffectiveZone(j, oldTZ) != scheduler.EffectiveZone(j, cfg.Automation.Timezone) {
+					oldView := j.Clone()
+					oldView.Schedule.Timezone = scheduler.EffectiveZone(j, oldTZ)
+					if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
+						return err
+					}
+					changed = append(changed, id)
+				}
+				continue
+			}
+			if want[id] {
 				continue
 			}
 			c, err := cancelActive(tx, id, now, "definition deleted", automation.CodeDefinitionDeleted)
