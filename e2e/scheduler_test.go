@@ -239,4 +239,16 @@ func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
 	if led := jobSlots(t, c, id); len(led) != 1 || led[0]["outcome"] != "fired" || led[0]["local"] != "2026-03-02T09:00:00+09:00" {
 		t.Fatalf("ledger %v", led)
 	}
+
+	// The same change made while the daemon is down applies at boot.
+	d.Stop()
+	writeConfig(t, d, "\n[automation]\ntimezone = \"Europe/London\"\n")
+	clk.Set(time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC))
+	d.Restart()
+	c = d.Client
+	j = obj(getJSON(t, c, "/api/automation/jobs/"+id), "job")
+	s = obj(j, "scheduler")
+	if s["timezone"] != "Europe/London" || j["next_run"] != "2026-03-02T09:00:00Z" || s["accounted_until"] != "2026-03-02T01:00:00Z" {
+		t.Fatalf("after restart: next_run %v scheduler %v", j["next_run"], s)
+	}
 }

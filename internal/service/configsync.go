@@ -93,16 +93,20 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			}
 			changed = append(changed, nj.ID)
 		}
-		oldTZ := s.Config().Automation.Timezone
 		for id, r := range stored {
 			if r.Job.Source != automation.SourceConfig {
 				// A dynamic cron job without its own zone follows automation.timezone: a change
-				// of it is a schedule change of the job (SPEC §6.3, §6.10).
+				// of it (by reload, or while the daemon was down) is a schedule change of the
+				// job (SPEC §6.3, §6.10). The cursor records the zone it was computed for.
 				j := r.Job
+				oldZone := r.Cursor.Timezone
+				if oldZone == "" {
+					oldZone = scheduler.EffectiveZone(j, s.Config().Automation.Timezone)
+				}
 				if j.Schedule.Mode == automation.ModeCron && j.Schedule.Timezone == "" &&
-					scheduler.EffectiveZone(j, oldTZ) != scheduler.EffectiveZone(j, cfg.Automation.Timezone) {
+					oldZone != scheduler.EffectiveZone(j, cfg.Automation.Timezone) {
 					oldView := j.Clone()
-					oldView.Schedule.Timezone = scheduler.EffectiveZone(j, oldTZ)
+					oldView.Schedule.Timezone = oldZone
 					if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
 						return err
 					}
