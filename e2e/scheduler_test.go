@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/testutil"
 )
@@ -197,8 +198,17 @@ func TestSchedulerDisableEnable(t *testing.T) {
 // TestReloadTimezoneResetsDynamicJobs: a reload that changes automation.timezone is a schedule
 // change for every cron job without its own zone, dynamic ones included (SPEC §6.3, §6.10).
 func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
+	const cfgJob = `
+[[automation.jobs]]
+name = "cfgnine"
+scope = "global"
+agent = "echo"
+prompt = "p"
+schedule = { mode = "cron", expr = "0 9 * * *" }
+`
+	cfgID := automation.DefinitionID(automation.PrefixJob, "job", "global", "", "cfgnine")
 	clk := newArmedClock(time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC))
-	d := startClocked(t, clk, "\n[automation]\ntimezone = \"UTC\"\n")
+	d := startClocked(t, clk, "\n[automation]\ntimezone = \"UTC\"\n"+cfgJob)
 	c := d.Client
 	j := createJob(t, c, `{"name":"nine","scope":"global","agent_name":"echo","prompt":"p","schedule":{"mode":"cron","expr":"0 9 * * *"}}`)
 	own := createJob(t, c, `{"name":"own","scope":"global","agent_name":"echo","prompt":"p","schedule":{"mode":"cron","expr":"0 9 * * *","timezone":"Europe/Paris"}}`)
@@ -207,7 +217,7 @@ func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
 		t.Fatalf("job %v", j)
 	}
 	clk.Set(time.Date(2026, 3, 1, 23, 30, 0, 0, time.UTC))
-	writeConfig(t, d, "\n[automation]\ntimezone = \"Asia/Tokyo\"\n")
+	writeConfig(t, d, "\n[automation]\ntimezone = \"Asia/Tokyo\"\n"+cfgJob)
 	d.D.Reload(context.Background())
 	if st := getJSON(t, c, "/api/status"); fmt.Sprint(st["last_reload_error"]) != "<nil>" && fmt.Sprint(st["last_reload_error"]) != "" {
 		t.Fatalf("reload failed: %v", st)
@@ -217,6 +227,9 @@ func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
 	// 09:00 in Tokyo is 00:00Z.
 	if s["timezone"] != "Asia/Tokyo" || j["next_run"] != "2026-03-02T00:00:00Z" || s["accounted_until"] != "2026-03-01T23:30:00Z" {
 		t.Fatalf("after reload: next_run %v scheduler %v", j["next_run"], s)
+	}
+	if cj := obj(getJSON(t, c, "/api/automation/jobs/"+cfgID), "job"); obj(cj, "scheduler")["timezone"] != "Asia/Tokyo" || cj["next_run"] != "2026-03-02T00:00:00Z" {
+		t.Fatalf("config job after reload: %v", cj)
 	}
 	p := obj(getJSON(t, c, "/api/automation/jobs/"+id+"/preview?count=1"), "preview")
 	if f := list(p, "fires"); len(f) != 1 || f[0].(map[string]any)["at"] != j["next_run"] {
@@ -242,7 +255,7 @@ func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
 
 	// The same change made while the daemon is down applies at boot.
 	d.Stop()
-	writeConfig(t, d, "\n[automation]\ntimezone = \"Europe/London\"\n")
+	writeConfig(t, d, "\n[automation]\ntimezone = \"Europe/London\"\n"+cfgJob)
 	clk.Set(time.Date(2026, 3, 2, 1, 0, 0, 0, time.UTC))
 	d.Restart()
 	c = d.Client
@@ -250,5 +263,8 @@ func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
 	s = obj(j, "scheduler")
 	if s["timezone"] != "Europe/London" || j["next_run"] != "2026-03-02T09:00:00Z" || s["accounted_until"] != "2026-03-02T01:00:00Z" {
 		t.Fatalf("after restart: next_run %v scheduler %v", j["next_run"], s)
+	}
+	if cj := obj(getJSON(t, c, "/api/automation/jobs/"+cfgID), "job"); obj(cj, "scheduler")["timezone"] != "Europe/London" || cj["next_run"] != "2026-03-02T09:00:00Z" {
+		t.Fatalf("config job after restart: %v", cj)
 	}
 }
