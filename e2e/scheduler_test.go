@@ -195,9 +195,10 @@ func TestSchedulerDisableEnable(t *testing.T) {
 	}
 }
 
-// TestReloadTimezoneResetsDynamicJobs: a reload that changes automation.timezone is a schedule
-// change for every cron job without its own zone, dynamic ones included (SPEC §6.3, §6.10).
-func TestReloadTimezoneResetsDynamicJobs(t *testing.T) {
+// TestDefaultTimezoneChangeResetsCursors: a change of automation.timezone (by reload, or while
+// the daemon was down) is a schedule change for every cron job without its own zone, dynamic
+// and config-sourced (SPEC §6.3, §6.10).
+func TestDefaultTimezoneChangeResetsCursors(t *testing.T) {
 	const cfgJob = `
 [[automation.jobs]]
 name = "cfgnine"
