@@ -7,6 +7,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/store"
 )
 
 const day = "2026-03-02T"
@@ -473,5 +474,116 @@ func TestLedgerPruning(t *testing.T) {
 	h.expectLedger(id, "fired 10:06 #7", "fired 10:07 #8", "fired 10:08 #9")
 	if n := len(h.runs(id)); n != 9 {
 		t.Fatalf("%d runs: pruning the ledger must not delete runs", n)
+	}
+}
+
+// TestLatenessBoundaries: on time means late by at most max(grace, 1 s); stale means late by
+// more than catch_up_window (SPEC §6.5 step 4).
+func TestLatenessBoundaries(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	h.layout = "15:04:05.000000000"
+	body := func(name, extra string) string {
+		return jobJSON(name, `{"mode":"cron","expr":"0 10 * * *"}`, `"misfire_grace_seconds":0`, `"catch_up_window":"1h"`, extra)
+	}
+	onTime := h.create(body("ontime", `"catch_up_policy":"skip_missed"`))
+	late := h.create(body("late", `"catch_up_policy":"skip_missed"`))
+	missed := h.create(body("missed", `"catch_up_policy":"run_once"`))
+	stale := h.create(body("stale", `"catch_up_policy":"run_once"`))
+	h.reconcileAt(onTime, at(day+"10:00:01Z"))
+	h.reconcileAt(late, at(day+"10:00:01.000000001Z"))
+	h.reconcileAt(missed, at(day+"11:00:00Z"))
+	h.reconcileAt(stale, at(day+"11:00:00.000000001Z"))
+	h.expectLedger(onTime, "fired 10:00:00.000000000 #1")
+	h.expectLedger(late, "skipped/misfire 10:00:00.000000000")
+	h.expectLedger(missed, "fired 10:00:00.000000000 #1")
+	h.expectLedger(stale, "skipped/misfire 10:00:00.000000000")
+
+	// A grace longer than the window: on time wins.
+	wide := h.create(jobJSON("wide", `{"mode":"cron","expr":"0 12 * * *"}`, `"misfire_grace_seconds":7200`, `"catch_up_window":"1h"`))
+	h.reconcileAt(wide, at(day+"13:30:00Z"))
+	h.expectLedger(wide, "fired 12:00:00.000000000 #1")
+}
+
+// TestRunAllCapsAtTen: run_all catches up the 10 most recent missed slots; older ones are
+// skipped(misfire) (SPEC §6.6).
+func TestRunAllCapsAtTen(t *testing.T) {
+	h := newHarness(t, at(day+"09:59:30Z"))
+	id := h.create(jobJSON("m", `{"mode":"every","interval":"1m"}`, `"catch_up_policy":"run_all"`, `"misfire_grace_seconds":0`))
+	h.layout = "15:04:05"
+	boot := at(day + "10:15:40Z") // slots 10:00:30 … 10:15:30; 10:15:30 is missed too (grace 1 s)
+	h.reconcileAt(id, boot)
+	want := []string{"skipped/misfire 10:00:30-10:05:30 x6"}
+	var slots []string
+	for k := 6; k < 16; k++ {
+		s := at(day + "10:00:30Z").Add(time.Duration(k) * time.Minute)
+		slots = append(slots, h.fmtTime(s))
+		want = append(want, fmt.Sprintf("fired %s #%d", h.fmtTime(s), k-5))
+	}
+	h.expectRuns(id, boot, slots...)
+	h.expectLedger(id, want...)
+	if c := h.cursor(id); c.MisfireCount != 6 {
+		t.Fatalf("misfire_count %d", c.MisfireCount)
+	}
+	h.ledgerComplete(id, at(day+"09:59:30Z"))
+}
+
+// TestCancelPreviousCatchUp: with cancel_previous every catch-up fire supersedes the previous
+// one in the same transaction.
+func TestCancelPreviousCatchUp(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	id := h.create(hourly("h", "run_all", `"overlap_policy":"cancel_previous"`))
+	h.clk.Set(at(day + "14:20:00Z"))
+	out, err := h.svc.ReconcileJob(h.ctx, id)
+	if err != nil || out == nil {
+		t.Fatal(err)
+	}
+	h.expectLedger(id, "fired 10:00 #1", "fired 11:00 #2", "fired 12:00 #3", "fired 13:00 #4", "fired 14:00 #5")
+	runs := h.runs(id)
+	for i, r := range runs {
+		if i < 4 && (r.Status != automation.RunCanceled || r.Error != "superseded by "+runs[i+1].ID || r.ErrorCode != automation.CodeSuperseded) {
+			t.Errorf("run %d: %+v", i, r)
+		}
+		if i == 4 && r.Status != automation.RunScheduled {
+			t.Errorf("last run %+v", r)
+		}
+	}
+}
+
+// TestReconcileFailureCountsAndRecovers: a reconciliation that fails leaves nothing of its
+// step, increments consecutive_resume_failures, and the loop retries after RetryDelay; the
+// next successful one resets the counter (SPEC §6.5).
+func TestReconcileFailureCountsAndRecovers(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	// A task-backed job cannot fire while task delegation is not wired (Delegate nil).
+	id := h.create(jobJSON("task", `{"mode":"cron","expr":"0 * * * *"}`, `"task":{"title":"t"}`))
+	rl := startLoop(t, h, h.svc)
+	rl.log.mu.Lock()
+	rl.log.expected = "task delegation is not available"
+	rl.log.mu.Unlock()
+	rl.waitArmed(t, at(day+"10:00:00Z"))
+	h.clk.Set(at(day + "10:00:00Z"))
+	rl.waitArmed(t, at(day+"10:00:01Z"))
+	c := h.cursor(id)
+	if c.ConsecutiveResumeFailures != 1 || !c.AccountedUntil.Equal(at(day+"09:30:00Z")) || len(h.ledger(id)) != 0 {
+		t.Fatalf("cursor after a failed reconciliation %+v", c)
+	}
+	h.clk.Set(at(day + "10:00:01Z"))
+	rl.waitArmed(t, at(day+"10:00:02Z"))
+	if c := h.cursor(id); c.ConsecutiveResumeFailures != 2 {
+		t.Fatalf("cursor %+v", c)
+	}
+	h.svc.Delegate = func(tx store.Tx, job *automation.Job, run *automation.Run) error {
+		run.Status, run.EndedAt, run.TaskID, run.TaskRunID = automation.RunDelegated, run.StartedAt, "task_x", "trun_x"
+		return tx.InsertRun(run)
+	}
+	h.clk.Set(at(day + "10:00:02Z"))
+	rl.waitArmed(t, at(day+"11:00:00Z"))
+	c = h.cursor(id)
+	if c.ConsecutiveResumeFailures != 0 || !c.AccountedUntil.Equal(at(day+"10:00:02Z")) {
+		t.Fatalf("cursor %+v", c)
+	}
+	es := h.expectLedger(id, "fired 10:00 #1")
+	if r := h.runs(id)[0]; r.Status != automation.RunDelegated || r.ID != es[0].RunID {
+		t.Fatalf("run %+v", r)
 	}
 }
