@@ -387,10 +387,15 @@ func (r *countingReader) reset() {
 	r.mu.Unlock()
 }
 
-// loopNotifier forwards job changes to a loop, as the daemon does.
+// loopNotifier forwards definition changes to a loop, as the daemon does.
 type loopNotifier struct{ l *scheduler.Loop }
 
-func (n loopNotifier) JobChanged(id string)             { n.l.Update(context.Background(), id) }
+func (n loopNotifier) JobChanged(id, kind string) {
+	if kind != service.ChangeCursor {
+		n.l.Update(context.Background(), id)
+	}
+}
+func (n loopNotifier) TriggerChanged(string, string)    {}
 func (n loopNotifier) RunsChanged([]*automation.Run)    {}
 func (n loopNotifier) RunsTerminated([]*automation.Run) {}
 

@@ -120,7 +120,7 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 					if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
 						return err
 					}
-					changed = append(changed, id)
+					changed = append(changed, change{id, ChangeUpdated})
 				}
 				continue
 			}
