@@ -116,6 +116,7 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 		if ownedOnly && r.LeaseOwner != d.o.NodeID {
 			continue
 		}
+		d.killOrphan(ctx, r.ID)
 		if _, _, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}, now); err != nil {
 			return err
 		}
@@ -422,6 +423,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		Agent: agentConfig(ac), Prompt: prompt, Dir: dir, Transcript: tr,
 		Env:         d.environ(cfg, ac, r, dir),
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
+		OnStart: func(pid int) { d.rememberPID(r.ID, pid) },
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
@@ -438,6 +440,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		sessMu.Unlock()
 	}
 	flush(true, out.StopReason)
+	d.forgetPID(r.ID)
 	d.record(r, out, ac.Driver)
 }
 

@@ -236,6 +236,8 @@ type Tx interface {
 	PutTranscript(runID string, doc []byte) error
 
 	SetMeta(key string, value []byte) error
+	// DeleteMeta removes a named value; an absent key is not an error.
+	DeleteMeta(key string) error
 }
 
 // Change is a notification that a row changed, sent between nodes sharing a store (ids only,
