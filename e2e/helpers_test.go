@@ -95,3 +95,5 @@ func writeConfig(t *testing.T, d *testutil.Daemon, extra string) {
 		t.Fatal(err)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

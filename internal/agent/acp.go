@@ -68,6 +68,14 @@ type rpcError struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 }
 
+// text is the error's message, or its code when the message is empty.
+func (e *rpcError) text() string {
+	if strings.TrimSpace(e.Message) == "" {
+		return fmt.Sprintf("JSON-RPC error %d", e.Code)
+	}
+	return e.Message
+}
+
 // rpcMessage is any inbound JSON-RPC message.
 type rpcMessage struct {
 	JSONRPC string          `json:"jsonrpc"`
@@ -238,14 +246,14 @@ type sessionOutcome struct {
 // that the outcome comes from the context's cause (and the cancel grace, if
 // any, has been spent).
 func (c *acpConn) session(ctx context.Context) (out sessionOutcome, ended bool) {
-	init := initializeParams{
+	params := initializeParams{
 		ProtocolVersion: acp.ProtocolVersionNumber,
 		ClientCapabilities: clientCapabilities{
 			FS: fsCapabilities{ReadTextFile: true, WriteTextFile: true},
 		},
 		ClientInfo: clientInfo{Name: "agh", Version: Version},
 	}
-	res, out, ended, ok := c.call(ctx, acp.AgentMethodInitialize, init)
+	res, out, ended, ok := c.call(ctx, acp.AgentMethodInitialize, params)
 	if !ok {
 		return out, ended
 	}
@@ -292,12 +300,11 @@ func (c *acpConn) session(ctx context.Context) (out sessionOutcome, ended bool) 
 		return sessionOutcome{Outcome: causeOutcome(ctx)}, true
 	}
 	c.recording.Store(false)
-	switch ev {
-	case evGone:
+	if ev == evGone {
 		return c.exitedOutcome(), false
 	}
 	if msg.Error != nil {
-		return agentError(msg.Error.Message), false
+		return agentError(msg.Error.text()), false
 	}
 	var pr struct {
 		StopReason string `json:"stopReason"`
@@ -347,7 +354,7 @@ func (c *acpConn) call(ctx context.Context, method string, params any) (json.Raw
 		return nil, c.exitedOutcome(), false, false
 	}
 	if msg.Error != nil {
-		return nil, agentError(msg.Error.Message), false, false
+		return nil, agentError(msg.Error.text()), false, false
 	}
 	return msg.Result, sessionOutcome{}, false, true
 }

@@ -104,6 +104,7 @@ func TestACPOutcomeMapping(t *testing.T) {
 			Outcome{Status: StatusFailed, Error: "agent cancelled the turn", ErrorCode: CodeAgentError, StopReason: "cancelled"}},
 		{"unknown stop reason", []string{"handshake", "stop bored"}, agentErr(`agent error: unknown stop reason "bored"`)},
 		{"error on initialize", []string{"recv initialize", "error -32603 init broke"}, agentErr("agent error: init broke")},
+		{"error without message", []string{"recv initialize", "error -32603"}, agentErr("agent error: JSON-RPC error -32603")},
 		{"error on session/new", []string{"recv initialize", `reply {"protocolVersion":1}`, "recv session/new", "error -32000 Gemini API key is missing"},
 			agentErr("agent error: Gemini API key is missing")},
 		{"error on session/prompt", []string{"handshake", "message partial", "error -32603 model overloaded"},

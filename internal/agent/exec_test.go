@@ -250,3 +250,25 @@ func TestExecuteUnknownDriver(t *testing.T) {
 		t.Fatalf("outcome %+v", r.Outcome)
 	}
 }
+
+func TestExecEscapedChildDoesNotBlockTheRun(t *testing.T) {
+	t.Parallel()
+	// A child that left the process group (setsid) keeps stdout open; the run
+	// still ends shortly after the leader (output readers are cut off).
+	r := run(t, execCfg("sh", "-c", `setsid sleep 3 & sleep 0.3; echo hi`), runOpts{})
+	wantOutcome(t, r.Outcome, Outcome{Status: StatusCompleted, StopReason: "end_turn"})
+	if r.elapsed > 2500*time.Millisecond {
+		t.Fatalf("took %v", r.elapsed)
+	}
+	if out := r.entriesOf(TypeStdout); len(out) != 1 || out[0].Text != "hi" {
+		t.Fatalf("stdout %+v", out)
+	}
+}
+
+func TestExecuteResolvesPreset(t *testing.T) {
+	t.Parallel()
+	r := run(t, Config{Preset: "gemini", Permissions: "deny"}, runOpts{env: []string{"PATH=" + t.TempDir()}})
+	if r.ErrorCode != CodeSpawnFailed || r.Error != `start agent: exec: "gemini": executable file not found in $PATH` {
+		t.Fatalf("outcome %+v", r.Outcome)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := agenttest.Main(m)
+	cleanupPeers()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -199,6 +199,17 @@ func groupHasLiveMember(pgid int) (bool, error) {
 	return false, nil
 }
 
+// signal sends sig to the process group and, should the leader have left
+// its group, to the leader itself (so that waiting for it cannot hang). The
+// error is the group's.
+func (p *proc) signal(sig syscall.Signal) error {
+	err := syscall.Kill(-p.pgid, sig)
+	if !p.hasExited() {
+		_ = p.cmd.Process.Signal(sig) // a no-op error once it has been reaped
+	}
+	return err
+}
+
 // waitExit waits up to d for the leader to exit.
 func (p *proc) waitExit(d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -216,7 +227,8 @@ func (p *proc) waitExit(d time.Duration) bool {
 // has been reaped. Calling it when everything is gone already is cheap.
 func (p *proc) terminate(grace time.Duration) {
 	p.stdin.Close()
-	if err := syscall.Kill(-p.pgid, syscall.SIGTERM); err != nil && p.hasExited() {
+	err := p.signal(syscall.SIGTERM)
+	if err != nil && p.hasExited() {
 		return // ESRCH: nothing left
 	}
 	deadline := time.Now().Add(grace)
@@ -235,7 +247,7 @@ func (p *proc) terminate(grace time.Duration) {
 		}
 		time.Sleep(wait)
 	}
-	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
+	_ = p.signal(syscall.SIGKILL)
 	<-p.exited
 	// SIGKILL is delivered at once, but dying takes a moment: wait (briefly)
 	// until no member is running any more.

@@ -48,11 +48,29 @@ type Entry struct {
 // MarshalJSON encodes the entry with At in UTC, formatted like
 // time.RFC3339Nano.
 func (e Entry) MarshalJSON() ([]byte, error) {
-	type plain Entry
-	return json.Marshal(struct {
-		plain
-		At string `json:"at"`
-	}{plain(e), e.At.UTC().Format(time.RFC3339Nano)})
+	return json.Marshal(entryJSON{
+		Seq: e.Seq, At: e.At.UTC().Format(time.RFC3339Nano), Type: e.Type, Text: e.Text,
+		ToolCallID: e.ToolCallID, Title: e.Title, Kind: e.Kind, Status: e.Status, Data: e.Data,
+		Decision: e.Decision, Op: e.Op, Path: e.Path, Allowed: e.Allowed, StopReason: e.StopReason,
+	})
+}
+
+// entryJSON is Entry with At as a string, in the same field order.
+type entryJSON struct {
+	Seq        int             `json:"seq"`
+	At         string          `json:"at"`
+	Type       string          `json:"type"`
+	Text       string          `json:"text,omitempty"`
+	ToolCallID string          `json:"tool_call_id,omitempty"`
+	Title      string          `json:"title,omitempty"`
+	Kind       string          `json:"kind,omitempty"`
+	Status     string          `json:"status,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+	Decision   string          `json:"decision,omitempty"`
+	Op         string          `json:"op,omitempty"`
+	Path       string          `json:"path,omitempty"`
+	Allowed    *bool           `json:"allowed,omitempty"`
+	StopReason string          `json:"stop_reason,omitempty"`
 }
 
 // budgetSize is what an entry costs against the budget: its text and its raw

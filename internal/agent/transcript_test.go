@@ -63,7 +63,7 @@ func TestEntryJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"seq":3,"type":"fs","op":"write","path":"/w/a","allowed":false,"at":"2026-03-08T07:00:00.25Z"}`
+	want := `{"seq":3,"at":"2026-03-08T07:00:00.25Z","type":"fs","op":"write","path":"/w/a","allowed":false}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
@@ -72,7 +72,7 @@ func TestEntryJSON(t *testing.T) {
 		t.Fatalf("round trip %+v %v", back, err)
 	}
 	b, _ = json.Marshal(Entry{Seq: 1, At: time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC), Type: TypeToolCall, ToolCallID: "t", Data: json.RawMessage(`{"a":1}`)})
-	if want := `{"seq":1,"type":"tool_call","tool_call_id":"t","data":{"a":1},"at":"2026-03-08T07:00:00Z"}`; string(b) != want {
+	if want := `{"seq":1,"at":"2026-03-08T07:00:00Z","type":"tool_call","tool_call_id":"t","data":{"a":1}}`; string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
 	}
 }

@@ -240,3 +240,38 @@ func DecodeWorkspace(m map[string]any) (*WorkspaceInput, error) {
 	in := &WorkspaceInput{ID: deref(o.str("id", false)), Path: deref(o.str("path", false))}
 	return in, o.finish()
 }
+
+// EventInput is a decoded POST /api/events body (SPEC §3.8).
+type EventInput struct {
+	Kind, Scope, WorkspaceID string
+	Data                     map[string]any
+}
+
+// DecodeEvent reads a POST /api/events body (root "event").
+func DecodeEvent(m map[string]any) (*EventInput, error) {
+	o, err := newObject("event", m)
+	if err != nil {
+		return nil, err
+	}
+	in := &EventInput{Kind: deref(o.str("kind", false)), Scope: deref(o.str("scope", false)),
+		WorkspaceID: deref(o.str("workspace_id", false))}
+	if v, ok := o.raw("data", true); ok && v != nil {
+		d, isMap := v.(map[string]any)
+		if !isMap {
+			o.fail(Invalid("event.data must be an object"))
+		}
+		in.Data = d
+	}
+	if err := o.finish(); err != nil {
+		return nil, err
+	}
+	if in.Kind == "" {
+		return nil, Invalid("event.kind is required")
+	}
+	return in, nil
+}
+
+// ValidateEventScope checks an event's scope and workspace like a definition's.
+func ValidateEventScope(scope, workspaceID string, env Env) error {
+	return validateScope("event", scope, workspaceID, env)
+}

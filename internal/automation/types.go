@@ -269,3 +269,39 @@ type Workspace struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
+
+// Delivery outcomes (SPEC §9.9).
+const (
+	DeliveryAccepted = "accepted"
+	DeliveryFiltered = "filtered"
+	DeliverySkipped  = "skipped"
+	DeliveryRejected = "rejected"
+)
+
+// Delivery is one delivery-log record (SPEC §2.11).
+type Delivery struct {
+	ID              string
+	TriggerID       string
+	ReceivedAt      time.Time
+	Source          string // "webhook" | "event"
+	EventID         string
+	EventKind       string
+	DeliveryID      string
+	SignatureScheme string
+	StatusCode      int
+	Outcome         string
+	Reason          string
+	RunIDs          []string
+	Secret          string
+	BodyBytes       int64
+	RemoteAddr      string
+	Depth           int
+}
+
+// ReplayClaim remembers that a webhook delivery id admitted runs (SPEC §9.7).
+type ReplayClaim struct {
+	TriggerID  string
+	DeliveryID string
+	RunIDs     []string
+	CreatedAt  time.Time
+}

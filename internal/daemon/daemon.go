@@ -23,11 +23,15 @@ import (
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/dispatch"
+	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/metrics"
 	"github.com/agh-dev/agh/internal/scheduler"
+	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/postgres"
 	"github.com/agh-dev/agh/internal/store/sqlite"
+	"github.com/agh-dev/agh/internal/wire"
 )
 
 // ExitError carries the process exit status of a failed start (SPEC §13.1): 1 for runtime
@@ -84,6 +88,12 @@ type Daemon struct {
 	lastReloadError string
 	lock            *os.File
 	hub             *notifier
+	bus             *events.Bus
+	rawStore        store.Store
+	nodeID          string
+	startedAt       time.Time
+	metrics         *metrics.Metrics
+	templates       templateCache
 }
 
 // DefaultDataDir resolves the data directory: flag, AGH_HOME, $HOME/.agh.
@@ -156,13 +166,34 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.Store = st
+	d.rawStore = st
+	d.nodeID = cfg.NodeID
 	defer st.Close()
 
+	key, err := d.secretKey(ctx, st)
+	if err != nil {
+		return err
+	}
+	if err := d.claimNodeID(ctx, st, cfg.NodeID); err != nil {
+		return err
+	}
 	d.Service = service.New(st, d.clock, cfg)
+	d.Service.Key = key
+	d.Service.Log = d.log
+	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
+	st = timedStore{Store: st, m: d.metrics}
+	d.Store = st
+	d.Service.SetMetrics(d.metrics)
+	d.bus = events.NewBus()
+	defer d.bus.Close()
+	d.bus.Subscribe(d.onEnvelope)
 	if err := d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err != nil {
 		return configErr(err)
 	}
 	if err := d.Service.SyncConfigJobs(ctx, cfg); err != nil {
+		return configErr(err)
+	}
+	if err := d.Service.SyncConfigTriggers(ctx, cfg); err != nil {
 		return configErr(err)
 	}
 	d.Sched = scheduler.NewLoop(st, d.Service, d.clock, d.log)
@@ -170,17 +201,18 @@ func Run(ctx context.Context, o Options) error {
 	d.Service.SetNotifier(d.hub)
 	d.Disp = dispatch.New(dispatch.Options{
 		Store: st, Clock: d.clock, Log: d.log, NodeID: cfg.NodeID, DataDir: d.DataDir,
-		Config: d.Service.Config, Hooks: d.hub, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
+		Config: d.Service.Config, Hooks: d.hub, Render: d.render, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
-		if err := d.Disp.Recover(ctx); err != nil {
+		if err := d.Disp.Recover(ctx, st.Kind() == "postgres"); err != nil {
 			return runtimeErr("recover runs: %v", err)
 		}
 	}
 
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
+	d.API.SetMetricsHandler(d.metrics.Handler())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -189,13 +221,16 @@ func Run(ctx context.Context, o Options) error {
 		if err := d.Sched.Boot(runCtx); err != nil {
 			return runtimeErr("scheduler boot: %v", err)
 		}
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
+		go func() { defer wg.Done(); d.Disp.RunLeases(runCtx) }()
+		wg.Add(2)
+		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
+		go func() { defer wg.Done(); d.runCluster(runCtx) }()
 	}
 
-	handler := http.Handler(d.API)
-	servers, err := d.listen(cfg, handler)
+	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
 		wg.Wait()
@@ -303,8 +338,8 @@ func redactURL(u string) string {
 	return "…"
 }
 
-func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, error) {
-	newServer := func() *http.Server {
+func (d *Daemon) listen(cfg *config.Config, tcpHandler, socketHandler http.Handler) ([]*http.Server, error) {
+	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -321,7 +356,7 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		return nil, runtimeErr("listen on %s: %v", cfg.HTTP.Addr, err)
 	}
 	d.Addr = ln.Addr().String()
-	tcp := newServer()
+	tcp := newServer(tcpHandler)
 	servers = append(servers, tcp)
 	go func() { _ = tcp.Serve(ln) }()
 
@@ -338,11 +373,43 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		}
 		_ = os.Chmod(sock, 0o600)
 		d.SocketPath = sock
-		us := newServer()
+		us := newServer(socketHandler)
 		servers = append(servers, us)
 		go func() { _ = us.Serve(ul) }()
 	}
 	return servers, nil
+}
+
+// secretKey loads the master key (AGH_SECRET_KEY, else <data_dir>/secret.key) and checks it
+// against the database's canary (SPEC §14.4).
+func (d *Daemon) secretKey(ctx context.Context, st store.Store) (secrets.Key, error) {
+	var key secrets.Key
+	var err error
+	if v := d.opts.Getenv("AGH_SECRET_KEY"); v != "" {
+		if key, err = secrets.ParseKey(v); err != nil {
+			return key, configErr(err)
+		}
+	} else if key, err = secrets.LoadOrCreateKeyFile(filepath.Join(d.DataDir, "secret.key")); err != nil {
+		return key, configErr(err)
+	}
+	canary, err := st.GetMeta(ctx, "secret_canary")
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c, err := key.Canary()
+		if err != nil {
+			return key, runtimeErr("secret key canary: %v", err)
+		}
+		if err := st.Write(ctx, func(tx store.Tx) error { return tx.SetMeta("secret_canary", c) }); err != nil {
+			return key, runtimeErr("store secret key canary: %v", err)
+		}
+	case err != nil:
+		return key, runtimeErr("read secret key canary: %v", err)
+	default:
+		if err := key.CheckCanary(canary); err != nil {
+			return key, configErr(err)
+		}
+	}
+	return key, nil
 }
 
 // Reload re-reads the configuration (SIGHUP, SPEC §13.4).
@@ -357,8 +424,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 		cfg.NodeID, cfg.HTTP, cfg.Store = old.NodeID, old.HTTP, old.Store
 		cfg.Log.Format, cfg.Log.File = old.Log.Format, old.Log.File
 		cfg.Automation.Enabled = old.Automation.Enabled
-		if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
+		if !config.IsLoopback(cfg.HTTP.Addr) && len(cfg.API.Tokens) == 0 {
+			err = fmt.Errorf("http.addr %q is not a loopback address; configure api.tokens or AGH_API_TOKEN", cfg.HTTP.Addr)
+		} else if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
 			if err = d.Service.SyncConfigJobs(ctx, cfg); err == nil {
+				err = d.Service.SyncConfigTriggers(ctx, cfg)
+			}
+			if err == nil {
 				d.Service.SetConfig(cfg)
 				_ = d.setLogLevel(cfg.Log.Level)
 			}
@@ -367,11 +439,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
+		d.metrics.Reload("rejected")
 		d.lastReloadError = err.Error()
 		d.log.Error("config reload rejected: "+err.Error(), "component", "config")
 		return
 	}
 	d.lastReloadError = ""
+	d.metrics.Reload("applied")
 	d.log.Info("config reloaded", "component", "config")
 	// A changed automation.timezone or pause flag can move every job's next slot.
 	all, lerr := d.Store.AllJobs(ctx)
@@ -400,29 +474,151 @@ func (d *Daemon) LastReloadError() string {
 	return d.lastReloadError
 }
 
-// notifier fans committed changes out to the scheduler (and later the dispatcher and SSE).
+// notifier fans committed changes out to the scheduler, the dispatcher, the change stream
+// and the other nodes.
 type notifier struct{ d *Daemon }
 
-func (n *notifier) JobChanged(id string) {
-	n.d.Sched.Update(context.Background(), id)
+// JobChanged implements service.Notifier.
+func (n *notifier) JobChanged(id, kind string) { n.jobChanged(id, kind, true) }
+
+func (n *notifier) jobChanged(id, kind string, local bool) {
+	ctx := context.Background()
+	if kind != service.ChangeCursor || !local {
+		n.d.Sched.Update(ctx, id)
+	}
+	if local {
+		n.d.announce("job", id, kind)
+	}
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
+		return
+	}
+	rec, err := n.d.Store.GetJob(ctx, id)
+	if err != nil {
+		return
+	}
+	name := "job.updated"
+	if kind == service.ChangeCreated {
+		name = "job.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"job": wire.FromJob(rec.Job, rec.Cursor, n.d.Service.Config().Automation.Enabled)})
 }
 
-func (n *notifier) RunsChanged(runs []*automation.Run) {
+// TriggerChanged implements service.Notifier.
+func (n *notifier) TriggerChanged(id, kind string) { n.triggerChanged(id, kind, true) }
+
+func (n *notifier) triggerChanged(id, kind string, local bool) {
+	if local {
+		n.d.announce("trigger", id, kind)
+	}
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
+		return
+	}
+	t, err := n.d.Store.GetTrigger(context.Background(), id)
+	if err != nil {
+		return
+	}
+	name := "trigger.updated"
+	if kind == service.ChangeCreated {
+		name = "trigger.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"trigger": wire.FromTrigger(t, n.d.clock.Now())})
+}
+
+// RunsChanged implements service.Notifier and dispatch.Hooks.
+func (n *notifier) RunsChanged(runs []*automation.Run) { n.runsChanged(runs, true) }
+
+func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
+	for _, r := range runs {
+		name := "run.updated"
+		if (r.Status == automation.RunScheduled && r.DispatchedAt.IsZero() && r.DeliveryError == "") ||
+			(r.Status == automation.RunDelegated && r.DeliveryError == "") {
+			name = "run.created"
+		}
+		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		if !local {
+			continue
+		}
+		n.d.announce("run", r.ID, name)
+		switch {
+		case name == "run.created":
+			n.d.log.Info("run admitted", "component", "dispatcher", "run_id", r.ID, "job_id", r.JobID, "trigger_id", r.TriggerID,
+				"fire_id", r.FireID, "origin", r.Origin, "attempt", r.Attempt, "node_id", n.d.nodeID)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.log.Info("run started", "component", "dispatcher", "run_id", r.ID, "fire_id", r.FireID, "node_id", n.d.nodeID)
+		}
+		switch {
+		case automation.Terminal(r.Status) && r.Status != automation.RunDelegated:
+			n.d.metrics.RunTerminal(r)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.metrics.RunStarted(r)
+		case name == "run.created" && r.Attempt > 1:
+			n.d.metrics.Retry()
+		}
+	}
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
 	}
 }
 
+// RunsTerminated implements service.Notifier.
 func (n *notifier) RunsTerminated(runs []*automation.Run) {
 	if n.d.Disp != nil {
 		n.d.Disp.Terminate(runs)
 	}
 }
 
-// SessionStarted implements dispatch.Hooks.
-func (n *notifier) SessionStarted(run *automation.Run, driver string) {}
+// timedStore observes the latency of every write transaction (agh_store_write_duration_seconds).
+type timedStore struct {
+	store.Store
+	m *metrics.Metrics
+}
 
-// RunFinished implements dispatch.Hooks.
-func (n *notifier) RunFinished(run *automation.Run, driver string, retry *automation.Run) {}
+func (t timedStore) Write(ctx context.Context, fn func(tx store.Tx) error) error {
+	start := time.Now()
+	err := t.Store.Write(ctx, fn)
+	t.m.StoreWrite(t.Kind(), time.Since(start))
+	return err
+}
 
-var _ = errors.New
+// HeartbeatEvery is the node heartbeat period; a heartbeat younger than NodeLiveFor marks a
+// live node (SPEC §15.1).
+var (
+	HeartbeatEvery = 10 * time.Second
+	NodeLiveFor    = 30 * time.Second
+)
+
+// claimNodeID refuses to start when another live node uses the same node id (PostgreSQL; a
+// SQLite data directory is already exclusive through its lock) and records the first heartbeat.
+func (d *Daemon) claimNodeID(ctx context.Context, st store.Store, id string) error {
+	now := d.clock.Now().UTC()
+	if st.Kind() == "postgres" {
+		hb, err := st.NodeHeartbeat(ctx, id)
+		if err == nil && now.Sub(hb) < NodeLiveFor {
+			return runtimeErr("node_id %q is already in use", id)
+		}
+	}
+	if err := st.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, now) }); err != nil {
+		return runtimeErr("record node heartbeat: %v", err)
+	}
+	d.startedAt = now
+	return nil
+}
+
+func (d *Daemon) heartbeat(ctx context.Context, id string) {
+	t := d.clock.NewTimer(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := d.clock.Now().UTC()
+		if err := d.Store.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, d.startedAt) }); err != nil && ctx.Err() == nil {
+			d.log.Warn("node heartbeat failed", "component", "store", "err", err)
+		}
+		t.Reset(HeartbeatEvery)
+	}
+}

@@ -62,16 +62,19 @@ type Dispatcher struct {
 	o    Options
 	wake chan struct{}
 
-	mu       sync.Mutex
-	active   map[string]*activeRun
-	draining bool
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	active    map[string]*activeRun
+	draining  bool
+	wg        sync.WaitGroup
+	renewedAt time.Time
 }
 
 type activeRun struct {
 	run    *automation.Run
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	// lost is set when the lease could not be renewed: the outcome is not recorded.
+	lost bool
 }
 
 // New returns a dispatcher.
@@ -101,13 +104,19 @@ func (d *Dispatcher) Active() int {
 }
 
 // Recover fails the runs a dead process left running (SPEC §7.10) and inserts their retries.
-func (d *Dispatcher) Recover(ctx context.Context) error {
+// With ownedOnly, only runs whose lease belongs to this node are recovered (PostgreSQL: other
+// nodes' runs are handled by lease expiry).
+func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 	runs, err := d.o.Store.ListRuns(ctx, store.RunQuery{Status: automation.RunRunning, Limit: 1 << 30})
 	if err != nil {
 		return err
 	}
 	now := d.o.Clock.Now().UTC()
 	for _, r := range runs {
+		if ownedOnly && r.LeaseOwner != d.o.NodeID {
+			continue
+		}
+		d.killOrphan(ctx, r.ID)
 		if _, _, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}, now); err != nil {
 			return err
 		}
@@ -202,7 +211,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 			}
 			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, now, d.o.NodeID
 			c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
-			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(30*time.Second)
+			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(LeaseTTL)
 			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
 			if err != nil {
 				return err
@@ -414,6 +423,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		Agent: agentConfig(ac), Prompt: prompt, Dir: dir, Transcript: tr,
 		Env:         d.environ(cfg, ac, r, dir),
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
+		OnStart: func(pid int) { d.rememberPID(r.ID, pid) },
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
@@ -430,6 +440,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		sessMu.Unlock()
 	}
 	flush(true, out.StopReason)
+	d.forgetPID(r.ID)
 	d.record(r, out, ac.Driver)
 }
 
@@ -490,6 +501,12 @@ func (d *Dispatcher) setSession(r *automation.Run, id, driver string) {
 
 // record stores the outcome of a started run.
 func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string) {
+	d.mu.Lock()
+	lost := d.active[r.ID] != nil && d.active[r.ID].lost
+	d.mu.Unlock()
+	if lost {
+		return // the lease was lost: a live node records the outcome (node lost)
+	}
 	final, retry, err := d.finish(context.Background(), r, out, d.o.Clock.Now().UTC())
 	if err != nil {
 		d.o.Log.Error("record run outcome failed", "component", "dispatcher", "run_id", r.ID, "err", err)

@@ -7,6 +7,8 @@ package service
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -15,13 +17,25 @@ import (
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/scheduler"
+	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/store"
+)
+
+// Change kinds passed to Notifier.
+const (
+	ChangeCreated = "created"
+	ChangeUpdated = "updated"
+	ChangeDeleted = "deleted"
+	// ChangeCursor: only the cursor moved (a reconciliation); the scheduler already knows.
+	ChangeCursor = "cursor"
 )
 
 // Notifier receives committed changes. Every method must return quickly.
 type Notifier interface {
 	// JobChanged is called after a job (and its cursor) changed or was deleted.
-	JobChanged(jobID string)
+	JobChanged(jobID, kind string)
+	// TriggerChanged is called after a trigger changed or was deleted.
+	TriggerChanged(triggerID, kind string)
 	// RunsChanged is called after runs were created or changed state.
 	RunsChanged(runs []*automation.Run)
 	// RunsTerminated asks for the processes of these (already canceled) runs to be stopped.
@@ -30,15 +44,21 @@ type Notifier interface {
 
 type nopNotifier struct{}
 
-func (nopNotifier) JobChanged(string)                {}
+func (nopNotifier) JobChanged(string, string)        {}
+func (nopNotifier) TriggerChanged(string, string)    {}
 func (nopNotifier) RunsChanged([]*automation.Run)    {}
 func (nopNotifier) RunsTerminated([]*automation.Run) {}
 
 // Service performs definition and run operations.
 type Service struct {
-	Store  store.Store
-	Clock  clock.Clock
-	NodeID string
+	Store       store.Store
+	Clock       clock.Clock
+	NodeID      string
+	metricsSink Metrics
+	// Log receives the service's notable log records (slot skipped, webhook rejected).
+	Log *slog.Logger
+	// Key seals webhook secrets at rest (SPEC §14.4).
+	Key secrets.Key
 
 	cfg      atomic.Pointer[config.Config]
 	notifier atomic.Pointer[notifierBox]
@@ -150,7 +170,7 @@ func (s *Service) insertJob(ctx context.Context, job *automation.Job, now time.T
 	if err != nil {
 		return store.JobRecord{}, mapStoreErr(err)
 	}
-	s.notify().JobChanged(job.ID)
+	s.notify().JobChanged(job.ID, ChangeCreated)
 	return store.JobRecord{Job: job, Cursor: cur}, nil
 }
 
@@ -189,12 +209,12 @@ func (s *Service) PatchJob(ctx context.Context, id string, in *automation.JobInp
 	if err != nil {
 		return rec, mapStoreErr(err)
 	}
-	s.afterReconcile(id, out)
+	s.afterReconcile(id, out, ChangeUpdated)
 	return rec, nil
 }
 
-func (s *Service) afterReconcile(jobID string, out *scheduler.Outcome) {
-	s.notify().JobChanged(jobID)
+func (s *Service) afterReconcile(jobID string, out *scheduler.Outcome, kind string) {
+	s.notify().JobChanged(jobID, kind)
 	if out == nil {
 		return
 	}
@@ -228,7 +248,7 @@ func (s *Service) DeleteJob(ctx context.Context, id string, allowConfig bool) er
 	if err != nil {
 		return err
 	}
-	s.notify().JobChanged(id)
+	s.notify().JobChanged(id, ChangeDeleted)
 	if len(canceled) > 0 {
 		s.notify().RunsChanged(canceled)
 		s.notify().RunsTerminated(canceled)
@@ -364,6 +384,7 @@ func (s *Service) CancelRun(ctx context.Context, id string) (*automation.Run, er
 func (s *Service) ReconcileJob(ctx context.Context, id string) (*automation.Cursor, error) {
 	var out *scheduler.Outcome
 	var gone bool
+	var before time.Time
 	err := s.Store.Write(ctx, func(tx store.Tx) error {
 		rec, err := tx.LockJob(id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -372,18 +393,27 @@ func (s *Service) ReconcileJob(ctx context.Context, id string) (*automation.Curs
 		} else if err != nil {
 			return err
 		}
+		before = rec.Cursor.NextRunAt
 		out, err = scheduler.Reconcile(tx, rec.Job, rec.Cursor, s.now(), s.SchedulerOptions())
 		return err
 	})
 	if err != nil {
+		s.metrics().ReconcileFailed()
 		s.recordResumeFailure(ctx, id)
 		return nil, err
 	}
 	if gone {
 		return nil, nil
 	}
-	if len(out.Admitted) > 0 || len(out.Superseded) > 0 {
-		s.afterReconcile(id, out)
+	for k, n := range out.Slots {
+		outcome, reason, _ := strings.Cut(k, "/")
+		s.metrics().Slots(outcome, reason, n)
+		if outcome == automation.OutcomeSkipped && s.Log != nil {
+			s.Log.Info("slot skipped", "component", "scheduler", "job_id", id, "reason", reason, "count", n)
+		}
+	}
+	if len(out.Admitted) > 0 || len(out.Superseded) > 0 || !out.Cursor.NextRunAt.Equal(before) {
+		s.afterReconcile(id, out, ChangeCursor)
 	}
 	return out.Cursor, nil
 }

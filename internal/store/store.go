@@ -28,6 +28,9 @@ const (
 	UniqueFireAttempt   = "fire_attempt"   // (fire_id, attempt) among runs
 	UniqueWorkspaceID   = "workspace_id"   // workspace id
 	UniqueWorkspacePath = "workspace_path" // workspace path
+	UniqueTriggerName   = "trigger_name"   // (scope, workspace_id, name) among triggers
+	UniqueWebhookID     = "webhook_id"     // webhook id among triggers
+	UniqueReplayClaim   = "replay_claim"   // (trigger_id, delivery_id)
 )
 
 // ConflictError reports a violated unique constraint.
@@ -96,6 +99,26 @@ type LedgerQuery struct {
 	BeforeSeq  int64
 }
 
+// TriggerQuery filters and pages GET /api/automation/triggers, ordered by (name, id).
+type TriggerQuery struct {
+	Scope       string
+	WorkspaceID string
+	Source      string
+	Event       string
+	Limit       int
+	AfterName   string
+	AfterID     string
+}
+
+// DeliveryQuery pages a trigger's delivery log, newest first (received_at desc, id desc).
+type DeliveryQuery struct {
+	TriggerID        string
+	Outcome          string
+	Limit            int
+	BeforeReceivedAt time.Time
+	BeforeID         string
+}
+
 // Reader is the read side, usable inside and outside transactions.
 type Reader interface {
 	GetJob(ctx context.Context, id string) (JobRecord, error)
@@ -113,9 +136,23 @@ type Reader interface {
 	CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error)
 	// GetTranscript returns a run's stored transcript document, or ErrNotFound.
 	GetTranscript(ctx context.Context, runID string) ([]byte, error)
+	GetTrigger(ctx context.Context, id string) (*automation.Trigger, error)
+	ListTriggers(ctx context.Context, q TriggerQuery) ([]*automation.Trigger, error)
+	AllTriggers(ctx context.Context) ([]*automation.Trigger, error)
+	// TriggerByWebhookID finds the trigger owning a webhook id, or ErrNotFound.
+	TriggerByWebhookID(ctx context.Context, webhookID string) (*automation.Trigger, error)
+	// TriggersForEvent returns the enabled triggers whose event, scope and workspace equal
+	// the arguments, ordered by id (SPEC §8.4).
+	TriggersForEvent(ctx context.Context, kind, scope, workspaceID string) ([]*automation.Trigger, error)
+	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]*automation.Delivery, error)
+	// GetReplayClaim returns the claim of (trigger, delivery id), or ErrNotFound.
+	GetReplayClaim(ctx context.Context, triggerID, deliveryID string) (*automation.ReplayClaim, error)
+
 	// NextScheduledAt returns the earliest scheduled_at after `after` among scheduled runs
 	// (the dispatcher sleeps until then).
 	NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error)
+	// NodeHeartbeat returns a node's last heartbeat, or ErrNotFound (SPEC §15.1).
+	NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	// GetMeta reads a small named value (schema facts, the secret-key canary, …).
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 }
@@ -167,6 +204,30 @@ type Tx interface {
 	TriggerOverlapPolicy(id string) (string, error)
 	TriggerRetryPolicy(id string) (automation.Retry, error)
 
+	// LockTrigger reads a trigger and locks it until the end of the transaction.
+	LockTrigger(id string) (*automation.Trigger, error)
+	// InsertTrigger inserts a trigger; clashes are UniqueTriggerName or UniqueWebhookID.
+	InsertTrigger(t *automation.Trigger) error
+	UpdateTrigger(t *automation.Trigger) error
+	// DeleteTrigger deletes a trigger with its delivery log and replay claims. Runs are kept.
+	DeleteTrigger(id string) error
+	InsertDelivery(d *automation.Delivery) error
+	// PruneDeliveries keeps the newest keep records of a trigger.
+	PruneDeliveries(triggerID string, keep int) error
+	// InsertReplayClaim records a claim; an existing one is *ConflictError{UniqueReplayClaim}.
+	InsertReplayClaim(c *automation.ReplayClaim) error
+	DeleteReplayClaim(triggerID, deliveryID string) error
+	DeleteReplayClaims(triggerID string) error
+	// PruneReplayClaims deletes claims created before the instant.
+	PruneReplayClaims(before time.Time) error
+
+	// RenewLeases sets lease_expires_at = until on the owner's running runs (SPEC §15.3).
+	RenewLeases(owner string, until time.Time) (int, error)
+	// ExpiredRuns returns up to limit running runs whose lease expired before now.
+	ExpiredRuns(now time.Time, limit int) ([]*automation.Run, error)
+	// HeartbeatNode records a node's heartbeat.
+	HeartbeatNode(id string, now, startedAt time.Time) error
+
 	InsertWorkspace(w *automation.Workspace) error
 	UpdateWorkspace(w *automation.Workspace) error
 	DeleteWorkspace(id string) error
@@ -175,4 +236,24 @@ type Tx interface {
 	PutTranscript(runID string, doc []byte) error
 
 	SetMeta(key string, value []byte) error
+	// DeleteMeta removes a named value; an absent key is not an error.
+	DeleteMeta(key string) error
+}
+
+// Change is a notification that a row changed, sent between nodes sharing a store (ids only,
+// SPEC §15.4).
+type Change struct {
+	Node   string `json:"n"`           // the node that made the change
+	Entity string `json:"e"`           // "job", "trigger", "run", "task"
+	ID     string `json:"i"`           // the row id
+	Op     string `json:"o,omitempty"` // "created", "updated", "deleted"
+}
+
+// ChangeFeed is implemented by stores that several nodes share (PostgreSQL: LISTEN/NOTIFY on
+// the channel agh_changes). Delivery is best effort: nodes also re-read periodically, so a lost
+// notification delays but never loses work.
+type ChangeFeed interface {
+	PublishChange(ctx context.Context, c Change) error
+	// ListenChanges calls fn for every change published by any node until ctx ends.
+	ListenChanges(ctx context.Context, fn func(Change)) error
 }

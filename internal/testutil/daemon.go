@@ -4,11 +4,13 @@
 package testutil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ type Daemon struct {
 	cancel context.CancelFunc
 	done   chan error
 	env    map[string]string
+	logs   *logSink
 }
 
 // Options configure StartDaemon.
@@ -59,7 +62,7 @@ func StartDaemon(t testing.TB, o Options) *Daemon {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	td := &Daemon{DataDir: dir, Config: o.Config, Clock: clk, t: t, env: o.Env}
+	td := &Daemon{DataDir: dir, Config: o.Config, Clock: clk, t: t, env: o.Env, logs: &logSink{t: t}}
 	td.start()
 	t.Cleanup(td.Stop)
 	return td
@@ -77,7 +80,7 @@ func (td *Daemon) start() {
 			DataDir: td.DataDir,
 			Addr:    "127.0.0.1:0",
 			Clock:   td.Clock,
-			Stderr:  &logSink{t: t},
+			Stderr:  td.logs,
 			Getenv: func(k string) string {
 				if v, ok := env[k]; ok {
 					return v
@@ -127,13 +130,28 @@ func (td *Daemon) Restart() {
 	td.start()
 }
 
-// logSink forwards daemon logs to the test log (shown on failure or with -v).
-type logSink struct{ t testing.TB }
+// logSink forwards daemon logs to the test log (shown on failure or with -v) and keeps a copy
+// that tests can search (e.g. for leaked secrets).
+type logSink struct {
+	t   testing.TB
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
 func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.buf.Write(p)
+	l.mu.Unlock()
 	defer func() { _ = recover() }() // logging after the test ended must not panic
 	l.t.Log(string(p[:len(p)-min(1, len(p))]))
 	return len(p), nil
+}
+
+// Logs returns everything the daemon logged so far (across restarts).
+func (td *Daemon) Logs() string {
+	td.logs.mu.Lock()
+	defer td.logs.mu.Unlock()
+	return td.logs.buf.String()
 }
 
 // URL returns the daemon's base URL.

@@ -270,3 +270,102 @@ type Counts struct {
 	Total   int `json:"total"`
 	Enabled int `json:"enabled"`
 }
+
+// Trigger is §2.6.
+type Trigger struct {
+	ID                             string            `json:"id"`
+	Name                           string            `json:"name"`
+	Scope                          string            `json:"scope"`
+	WorkspaceID                    string            `json:"workspace_id,omitempty"`
+	AgentName                      string            `json:"agent_name"`
+	Prompt                         string            `json:"prompt"`
+	Event                          string            `json:"event"`
+	Filter                         map[string]string `json:"filter,omitempty"`
+	Enabled                        bool              `json:"enabled"`
+	Retry                          Retry             `json:"retry"`
+	FireLimit                      FireLimit         `json:"fire_limit"`
+	OverlapPolicy                  string            `json:"overlap_policy"`
+	EndpointSlug                   string            `json:"endpoint_slug,omitempty"`
+	WebhookID                      string            `json:"webhook_id,omitempty"`
+	SignatureScheme                string            `json:"signature_scheme,omitempty"`
+	WebhookSecretPresent           bool              `json:"webhook_secret_present"`
+	WebhookSecretHash              string            `json:"webhook_secret_hash,omitempty"`
+	WebhookSecretPreviousHash      string            `json:"webhook_secret_previous_hash,omitempty"`
+	WebhookSecretPreviousExpiresAt string            `json:"webhook_secret_previous_expires_at,omitempty"`
+	WebhookPath                    string            `json:"webhook_path,omitempty"`
+	Source                         string            `json:"source"`
+	CreatedAt                      string            `json:"created_at"`
+	UpdatedAt                      string            `json:"updated_at"`
+}
+
+// FromTrigger renders a trigger at now (an expired previous secret is not shown).
+func FromTrigger(t *automation.Trigger, now time.Time) Trigger {
+	w := Trigger{
+		ID: t.ID, Name: t.Name, Scope: t.Scope, WorkspaceID: t.WorkspaceID, AgentName: t.AgentName,
+		Prompt: t.Prompt, Event: t.Event, Filter: t.Filter, Enabled: t.Enabled,
+		Retry: Retry{Strategy: t.Retry.Strategy, MaxRetries: t.Retry.MaxRetries, BaseDelay: t.Retry.BaseDelay,
+			MaxDelay: t.Retry.MaxDelay},
+		FireLimit:     FireLimit{Max: t.FireLimit.Max, Window: t.FireLimit.Window},
+		OverlapPolicy: t.OverlapPolicy, EndpointSlug: t.EndpointSlug, WebhookID: t.WebhookID,
+		SignatureScheme: t.SignatureScheme, WebhookSecretPresent: len(t.SecretSealed) > 0,
+		WebhookSecretHash: t.SecretHash, WebhookPath: t.WebhookPath(), Source: t.Source,
+		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt),
+	}
+	if len(t.PreviousSealed) > 0 && now.Before(t.PreviousExpiresAt) {
+		w.WebhookSecretPreviousHash = t.PreviousHash
+		w.WebhookSecretPreviousExpiresAt = Time(t.PreviousExpiresAt)
+	}
+	return w
+}
+
+// Delivery is §2.11.
+type Delivery struct {
+	ID              string   `json:"id"`
+	TriggerID       string   `json:"trigger_id"`
+	ReceivedAt      string   `json:"received_at"`
+	Source          string   `json:"source"`
+	EventID         string   `json:"event_id,omitempty"`
+	EventKind       string   `json:"event_kind,omitempty"`
+	DeliveryID      string   `json:"delivery_id,omitempty"`
+	SignatureScheme string   `json:"signature_scheme,omitempty"`
+	StatusCode      int      `json:"status_code,omitempty"`
+	Outcome         string   `json:"outcome"`
+	Reason          string   `json:"reason,omitempty"`
+	RunIDs          []string `json:"run_ids,omitempty"`
+	Secret          string   `json:"secret,omitempty"`
+	BodyBytes       *int64   `json:"body_bytes,omitempty"`
+	RemoteAddr      string   `json:"remote_addr,omitempty"`
+	Depth           *int     `json:"depth,omitempty"`
+}
+
+// FromDelivery renders a delivery record.
+func FromDelivery(d *automation.Delivery) Delivery {
+	w := Delivery{ID: d.ID, TriggerID: d.TriggerID, ReceivedAt: Time(d.ReceivedAt), Source: d.Source,
+		EventID: d.EventID, EventKind: d.EventKind, DeliveryID: d.DeliveryID, SignatureScheme: d.SignatureScheme,
+		StatusCode: d.StatusCode, Outcome: d.Outcome, Reason: d.Reason, RunIDs: d.RunIDs, Secret: d.Secret,
+		RemoteAddr: d.RemoteAddr}
+	if d.Source == "webhook" {
+		n := d.BodyBytes
+		w.BodyBytes = &n
+	} else {
+		dp := d.Depth
+		w.Depth = &dp
+	}
+	return w
+}
+
+// SkippedTrigger is an entry of ActivationResult.Skipped.
+type SkippedTrigger struct {
+	TriggerID string `json:"trigger_id"`
+	Reason    string `json:"reason"`
+	RetryAt   string `json:"retry_at,omitempty"`
+}
+
+// ActivationResult is §2.8.
+type ActivationResult struct {
+	Matched    int              `json:"matched"`
+	Runs       []Run            `json:"runs,omitempty"`
+	EventID    string           `json:"event_id"`
+	DeliveryID string           `json:"delivery_id,omitempty"`
+	Skipped    []SkippedTrigger `json:"skipped,omitempty"`
+}

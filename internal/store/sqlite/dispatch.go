@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
-	"github.com/agh-dev/agh/internal/store"
 )
 
 // CountRunning counts running runs from the maintained per-status counters.
@@ -50,10 +49,18 @@ func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time
 
 // TriggerOverlapPolicy reads a trigger's overlap policy.
 func (t *txn) TriggerOverlapPolicy(id string) (string, error) {
-	return "", store.ErrNotFound
+	tr, err := t.GetTrigger(bg, id)
+	if err != nil {
+		return "", err
+	}
+	return tr.OverlapPolicy, nil
 }
 
 // TriggerRetryPolicy reads a trigger's retry policy.
 func (t *txn) TriggerRetryPolicy(id string) (automation.Retry, error) {
-	return automation.Retry{}, store.ErrNotFound
+	tr, err := t.GetTrigger(bg, id)
+	if err != nil {
+		return automation.Retry{}, err
+	}
+	return tr.Retry, nil
 }

@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"ConcurrentReadThenInsert", testConcurrentReadThenInsert},
 		{"ConcurrentFireLimit", testConcurrentFireLimit},
+		{"Triggers", testTriggers},
+		{"DeliveriesAndReplayClaims", testDeliveriesAndReplayClaims},
+		{"DispatchQueriesLeasesNodes", testDispatchQueries},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,243 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/service"
+	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/webhook"
+	"github.com/agh-dev/agh/internal/wire"
+)
+
+func (s *Server) triggerJSON(t *automation.Trigger) wire.Trigger {
+	return wire.FromTrigger(t, s.clock.Now())
+}
+
+func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	scope, err := parseEnum(q, "scope", automation.ScopeGlobal, automation.ScopeWorkspace)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	source, err := parseEnum(q, "source", automation.SourceConfig, automation.SourceDynamic)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := parseLimit(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	filter := filterHash("triggers", scope, q.Get("workspace_id"), source, q.Get("event"))
+	key, err := decodeCursor(q, filter, 2)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tq := store.TriggerQuery{Scope: scope, WorkspaceID: q.Get("workspace_id"), Source: source, Event: q.Get("event"), Limit: limit + 1}
+	if key != nil {
+		tq.AfterName, tq.AfterID = key[0], key[1]
+	}
+	ts, err := s.svc.Store.ListTriggers(r.Context(), tq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := struct {
+		Triggers   []wire.Trigger `json:"triggers"`
+		NextCursor string         `json:"next_cursor,omitempty"`
+	}{Triggers: []wire.Trigger{}}
+	if len(ts) > limit {
+		ts = ts[:limit]
+		resp.NextCursor = encodeCursor(filter, ts[limit-1].Name, ts[limit-1].ID)
+	}
+	for _, t := range ts {
+		resp.Triggers = append(resp.Triggers, s.triggerJSON(t))
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) createTrigger(w http.ResponseWriter, r *http.Request) {
+	m, err := decodeBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := automation.DecodeTrigger("trigger", m, false)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.CreateTrigger(r.Context(), in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/automation/triggers/"+t.ID)
+	writeJSON(w, http.StatusCreated, map[string]any{"trigger": s.triggerJSON(t)})
+}
+
+func (s *Server) getTrigger(w http.ResponseWriter, r *http.Request) {
+	t, err := s.svc.GetTrigger(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"trigger": s.triggerJSON(t)})
+}
+
+func (s *Server) patchTrigger(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.svc.GetTrigger(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := decodeBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := automation.DecodeTrigger("trigger", m, true)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.PatchTrigger(r.Context(), id, in)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"trigger": s.triggerJSON(t)})
+}
+
+func (s *Server) deleteTrigger(w http.ResponseWriter, r *http.Request) {
+	if err := s.svc.DeleteTrigger(r.Context(), r.PathValue("id"), false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) listTriggerRuns(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.svc.GetTrigger(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveRuns(w, r, store.RunQuery{TriggerID: id}, false)
+}
+
+func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.svc.GetTrigger(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	outcome, err := parseEnum(q, "outcome", automation.DeliveryAccepted, automation.DeliveryFiltered, automation.DeliverySkipped, automation.DeliveryRejected)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := parseLimit(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	filter := filterHash("deliveries", id, outcome)
+	key, err := decodeCursor(q, filter, 2)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dq := store.DeliveryQuery{TriggerID: id, Outcome: outcome, Limit: limit + 1}
+	if key != nil {
+		if dq.BeforeReceivedAt, err = parseTimeKey(key[0]); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		dq.BeforeID = key[1]
+	}
+	ds, err := s.svc.Store.ListDeliveries(r.Context(), dq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := struct {
+		Deliveries []wire.Delivery `json:"deliveries"`
+		NextCursor string          `json:"next_cursor,omitempty"`
+	}{Deliveries: []wire.Delivery{}}
+	if len(ds) > limit {
+		ds = ds[:limit]
+		resp.NextCursor = encodeCursor(filter, timeKey(ds[limit-1].ReceivedAt), ds[limit-1].ID)
+	}
+	for _, d := range ds {
+		resp.Deliveries = append(resp.Deliveries, wire.FromDelivery(d))
+	}
+	writeJSON(w, 200, resp)
+}
+
+func activationJSON(res *service.ActivationResult) wire.ActivationResult {
+	out := wire.ActivationResult{Matched: res.Matched, EventID: res.EventID, DeliveryID: res.DeliveryID}
+	for _, r := range res.Runs {
+		out.Runs = append(out.Runs, wire.FromRun(r))
+	}
+	for _, sk := range res.Skipped {
+		out.Skipped = append(out.Skipped, wire.SkippedTrigger{TriggerID: sk.TriggerID, Reason: sk.Reason, RetryAt: wire.Time(sk.RetryAt)})
+	}
+	return out
+}
+
+func (s *Server) deliverWebhook(scope string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		req := service.WebhookRequest{Scope: scope, WorkspaceID: r.PathValue("workspace"), Endpoint: r.PathValue("endpoint"),
+			Header: r.Header, Body: http.MaxBytesReader(w, r.Body, MaxBody+1), ContentLength: r.ContentLength, RemoteAddr: r.RemoteAddr}
+		res, err := s.svc.DeliverWebhook(r.Context(), req)
+		if err != nil {
+			var rej *webhook.Rejection
+			if errors.As(err, &rej) {
+				msg := rej.Message
+				if rej.Status == 400 {
+					msg = "automation validation error: " + msg
+				}
+				s.writeError(w, r, &apiError{status: rej.Status, code: rej.Code, message: msg})
+				return
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"result": activationJSON(res)})
+	}
+}
+
+func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) {
+	m, err := decodeBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in, err := automation.DecodeEvent(m)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if !events.IsExtKind(in.Kind) {
+		s.writeError(w, r, automation.Invalid("event.kind must match \"ext.<name>\": %q", in.Kind))
+		return
+	}
+	if err := automation.ValidateEventScope(in.Scope, in.WorkspaceID, s.svc.Env(r.Context())); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.svc.PublishEvent(r.Context(), in.Kind, in.Scope, in.WorkspaceID, in.Data)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"result": activationJSON(res)})
+}

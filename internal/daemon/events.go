@@ -1,0 +1,122 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/events"
+)
+
+// templateCache memoizes parsed trigger prompts by text.
+type templateCache struct {
+	mu sync.Mutex
+	m  map[string]*events.Template
+}
+
+func (c *templateCache) get(text string) (*events.Template, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.m[text]; ok {
+		return t, nil
+	}
+	t, err := events.ParsePrompt(text)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil || len(c.m) > 4096 {
+		c.m = map[string]*events.Template{}
+	}
+	c.m[text] = t
+	return t, nil
+}
+
+// render renders a trigger run's stored template against its stored envelope (SPEC §8.6).
+func (d *Daemon) render(run *automation.Run) (string, error) {
+	t, err := d.templates.get(run.Prompt)
+	if err != nil {
+		return "", err
+	}
+	var env events.Envelope
+	if err := json.Unmarshal(run.Envelope, &env); err != nil {
+		return "", err
+	}
+	return t.Render(&env)
+}
+
+// runEnvelope builds an envelope published because of a run (SPEC §8.2).
+func (d *Daemon) runEnvelope(kind, source string, run *automation.Run, data map[string]any) *events.Envelope {
+	now := d.clock.Now().UTC()
+	data["run_id"] = run.ID
+	if run.JobID != "" {
+		data["job_id"] = run.JobID
+	} else {
+		data["trigger_id"] = run.TriggerID
+	}
+	data["workspace_id"] = run.WorkspaceID
+	return &events.Envelope{ID: automation.NewID(automation.PrefixEvent, now), Kind: kind, Scope: run.Scope,
+		WorkspaceID: run.WorkspaceID, Source: source, Data: data, Depth: run.Depth, OccurredAt: now}
+}
+
+func (d *Daemon) sessionData(run *automation.Run, driver string) map[string]any {
+	return map[string]any{"session_id": run.SessionID, "agent_name": run.AgentName, "driver": driver,
+		"attempt": run.Attempt}
+}
+
+// SessionStarted implements dispatch.Hooks: publishes session.created.
+func (n *notifier) SessionStarted(run *automation.Run, driver string) {
+	d := n.d
+	d.publish(d.runEnvelope(events.KindSessionCreated, events.SourceObserver, run, d.sessionData(run, driver)))
+}
+
+// RunFinished implements dispatch.Hooks: publishes session.stopped and automation.run.*.
+func (n *notifier) RunFinished(run *automation.Run, driver string, retry *automation.Run) {
+	d := n.d
+	if run.SessionID != "" {
+		data := d.sessionData(run, driver)
+		data["stop_reason"] = run.StopReason
+		data["status"] = run.Status
+		d.publish(d.runEnvelope(events.KindSessionStopped, events.SourceObserver, run, data))
+	}
+	var kind string
+	switch run.Status {
+	case automation.RunCompleted:
+		kind = events.KindRunCompleted
+	case automation.RunFailed:
+		kind = events.KindRunFailed
+	default:
+		return
+	}
+	data := map[string]any{"fire_id": run.FireID, "attempt": run.Attempt, "origin": run.Origin,
+		"agent_name": run.AgentName, "session_id": run.SessionID}
+	if !run.DispatchedAt.IsZero() {
+		data["duration_ms"] = run.EndedAt.Sub(run.DispatchedAt).Milliseconds()
+	} else {
+		data["duration_ms"] = 0
+	}
+	if run.Status == automation.RunFailed {
+		data["error"] = run.Error
+		data["error_code"] = run.ErrorCode
+		data["will_retry"] = retry != nil
+	}
+	d.publish(d.runEnvelope(kind, events.SourceAutomation, run, data))
+}
+
+func (d *Daemon) publish(env *events.Envelope) {
+	// Round-trip through JSON so data numbers look like they would after a restart.
+	if b, err := json.Marshal(env); err == nil {
+		var e events.Envelope
+		if json.Unmarshal(b, &e) == nil {
+			env = &e
+		}
+	}
+	d.bus.Publish(env)
+}
+
+// onEnvelope matches a bus envelope against the triggers.
+func (d *Daemon) onEnvelope(env *events.Envelope) {
+	if _, err := d.Service.Activate(context.Background(), env); err != nil {
+		d.log.Error("activate triggers failed", "component", "dispatcher", "event_id", env.ID, "err", err)
+	}
+}
