@@ -68,13 +68,3 @@ func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time
 	}
 	return fromNanos(n), true, nil
 }
-
-// TriggerOverlapPolicy reads a trigger's overlap policy. The store has no triggers yet.
-func (t *txn) TriggerOverlapPolicy(id string) (string, error) {
-	return "", store.ErrNotFound
-}
-
-// TriggerRetryPolicy reads a trigger's retry policy. The store has no triggers yet.
-func (t *txn) TriggerRetryPolicy(id string) (automation.Retry, error) {
-	return automation.Retry{}, store.ErrNotFound
-}

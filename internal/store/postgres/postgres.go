@@ -19,6 +19,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,7 +51,8 @@ const (
 	defaultIdleInTxTimeout  = 60 * time.Second
 )
 
-// ErrClosed is returned by Write after Close. It wraps store.ErrUnavailable.
+// ErrClosed is returned by Write, reads and the change feed after Close. It wraps
+// store.ErrUnavailable.
 var ErrClosed = fmt.Errorf("%w: postgres store is closed", store.ErrUnavailable)
 
 // PanicError is returned by Write when fn panicked. The transaction is rolled back.
@@ -74,6 +76,8 @@ type Store struct {
 	mu        sync.RWMutex
 	closed    bool
 	closeOnce sync.Once
+	closing   chan struct{} // closed by Close: stops ListenChanges
+	isClosed  *atomic.Bool  // set by Close: reads fail with ErrClosed
 }
 
 var _ store.Store = (*Store)(nil)
@@ -132,7 +136,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("%w: postgres: connect: %w", store.ErrUnavailable, err)
 	}
-	return &Store{reader: reader{q: pool}, pool: pool}, nil
+	closed := new(atomic.Bool)
+	return &Store{reader: reader{q: pool, closed: closed}, pool: pool, closing: make(chan struct{}), isClosed: closed}, nil
 }
 
 // Kind returns "postgres".
@@ -148,6 +153,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		s.isClosed.Store(true)
+		close(s.closing)
 		s.mu.Unlock()
 		s.pool.Close()
 	})
@@ -189,6 +196,14 @@ func (s *Store) Write(ctx context.Context, fn func(tx store.Tx) error) error {
 	}
 	if err := ptx.Commit(bg); err != nil {
 		return wrapErr(fmt.Errorf("postgres: commit: %w", err))
+	}
+	return nil
+}
+
+// checkOpen returns ErrClosed after Close.
+func (s *Store) checkOpen() error {
+	if s.isClosed.Load() {
+		return ErrClosed
 	}
 	return nil
 }

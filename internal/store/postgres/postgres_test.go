@@ -55,6 +55,12 @@ func testJob(id string) *automation.Job {
 	}
 }
 
+func testTrigger(id, name, webhookID string) *automation.Trigger {
+	return &automation.Trigger{ID: id, Name: name, Scope: automation.ScopeGlobal, AgentName: "claude",
+		Event: automation.EventWebhook, Enabled: true, EndpointSlug: name, WebhookID: webhookID,
+		Source: automation.SourceDynamic, CreatedAt: base, UpdatedAt: base}
+}
+
 func testRun(id, jobID string, status string, scheduled time.Time) *automation.Run {
 	return &automation.Run{ID: id, JobID: jobID, Status: status, Attempt: 1, FireID: "fire_" + id,
 		ScheduledAt: scheduled, StartedAt: scheduled, Origin: automation.OriginManual,
@@ -514,6 +520,14 @@ func TestConflictKeepsTransactionUsable(t *testing.T) {
 		if err := tx.InsertJob(testJob("job_1"), nil); err != nil {
 			return err
 		}
+		for _, tr := range []*automation.Trigger{testTrigger("trg_1", "one", "wbh_1"), testTrigger("trg_2", "two", "wbh_2")} {
+			if err := tx.InsertTrigger(tr); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertReplayClaim(&automation.ReplayClaim{TriggerID: "trg_1", DeliveryID: "d1", RunIDs: []string{"run_1"}, CreatedAt: base}); err != nil {
+			return err
+		}
 		return tx.InsertRun(testRun("run_1", "job_1", automation.RunScheduled, base))
 	})
 	dupRun := testRun("run_2", "job_1", automation.RunScheduled, base)
@@ -531,6 +545,12 @@ func TestConflictKeepsTransactionUsable(t *testing.T) {
 		{"InsertWorkspace id", func(tx store.Tx) error { return tx.InsertWorkspace(ws("a", "/c")) }, store.UniqueWorkspaceID},
 		{"InsertWorkspace path", func(tx store.Tx) error { return tx.InsertWorkspace(ws("c", "/a")) }, store.UniqueWorkspacePath},
 		{"UpdateWorkspace", func(tx store.Tx) error { return tx.UpdateWorkspace(ws("b", "/a")) }, store.UniqueWorkspacePath},
+		{"InsertTrigger name", func(tx store.Tx) error { return tx.InsertTrigger(testTrigger("trg_3", "one", "wbh_3")) }, store.UniqueTriggerName},
+		{"InsertTrigger webhook", func(tx store.Tx) error { return tx.InsertTrigger(testTrigger("trg_3", "three", "wbh_1")) }, store.UniqueWebhookID},
+		{"UpdateTrigger", func(tx store.Tx) error { return tx.UpdateTrigger(testTrigger("trg_2", "two", "wbh_1")) }, store.UniqueWebhookID},
+		{"InsertReplayClaim", func(tx store.Tx) error {
+			return tx.InsertReplayClaim(&automation.ReplayClaim{TriggerID: "trg_1", DeliveryID: "d1", RunIDs: []string{"x"}, CreatedAt: base})
+		}, store.UniqueReplayClaim},
 	}
 	mustWrite(t, s, func(tx store.Tx) error {
 		if err := tx.InsertJob(testJob("job_2"), nil); err != nil {
@@ -553,5 +573,110 @@ func TestConflictKeepsTransactionUsable(t *testing.T) {
 	}
 	if rec, err := s.GetJob(ctx, "job_2"); err != nil || rec.Job.Name != "job_2" {
 		t.Fatalf("job_2 = %+v, %v", rec.Job, err)
+	}
+}
+
+// TestReplayClaimAcrossNodes: two nodes claiming the same delivery concurrently: one wins, the
+// other gets the conflict (after waiting for the winner's commit) with a usable transaction.
+func TestReplayClaimAcrossNodes(t *testing.T) {
+	url := pgtest.Start(t)
+	nodes := []*Store{openURL(t, url, Options{}), openURL(t, url, Options{})}
+	mustWrite(t, nodes[0], func(tx store.Tx) error { return tx.InsertTrigger(testTrigger("trg_1", "one", "wbh_1")) })
+	const n = 8
+	var (
+		wg        sync.WaitGroup
+		won, lost atomic.Int32
+		errs      = make([]error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = nodes[i%2].Write(context.Background(), func(tx store.Tx) error {
+				err := tx.InsertReplayClaim(&automation.ReplayClaim{TriggerID: "trg_1", DeliveryID: "dup",
+					RunIDs: []string{fmt.Sprint("run_", i)}, CreatedAt: base})
+				switch {
+				case store.IsConflict(err, store.UniqueReplayClaim):
+					lost.Add(1)
+					return tx.SetMeta(fmt.Sprint("lost_", i), []byte("ok")) // still usable
+				case err != nil:
+					return err
+				}
+				won.Add(1)
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+	}
+	if won.Load() != 1 || lost.Load() != n-1 {
+		t.Fatalf("%d claims won, %d lost; want 1 and %d", won.Load(), lost.Load(), n-1)
+	}
+}
+
+// TestChangeFeed: a change published on one node reaches the listeners of every node;
+// ListenChanges returns nil when its context ends or its store closes.
+func TestChangeFeed(t *testing.T) {
+	url := pgtest.Start(t)
+	a, b := openURL(t, url, Options{}), openURL(t, url, Options{})
+	got := make(chan store.Change, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	listenDone := make(chan error, 1)
+	go func() { listenDone <- b.ListenChanges(ctx, func(c store.Change) { got <- c }) }()
+	want := store.Change{Node: "node-a", Entity: "run", ID: "run_1", Op: "updated"}
+	// LISTEN is asynchronous: publish until the listener has subscribed and receives.
+	deadline := time.After(10 * time.Second)
+	for received := false; !received; {
+		if err := a.PublishChange(context.Background(), want); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case c := <-got:
+			if c != want {
+				t.Fatalf("received %+v, want %+v", c, want)
+			}
+			received = true
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("no change received within 10s")
+		}
+	}
+	cancel()
+	if err := <-listenDone; err != nil {
+		t.Fatalf("ListenChanges after its context ended = %v, want nil", err)
+	}
+
+	c := openURL(t, url, Options{})
+	go func() { listenDone <- c.ListenChanges(context.Background(), func(store.Change) {}) }()
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	select {
+	case err := <-listenDone:
+		if err != nil {
+			t.Fatalf("ListenChanges after Close = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ListenChanges did not return after Close")
+	}
+	if err := c.PublishChange(context.Background(), want); !errors.Is(err, ErrClosed) {
+		t.Fatalf("PublishChange after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestClosed: reads and writes after Close fail with ErrClosed (store.ErrUnavailable).
+func TestClosed(t *testing.T) {
+	s, err := Open(context.Background(), pgtest.Start(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, getErr := s.GetMeta(context.Background(), "k")
+	writeErr := s.Write(context.Background(), func(tx store.Tx) error { return nil })
+	for name, err := range map[string]error{"GetMeta": getErr, "Write": writeErr} {
+		if !errors.Is(err, ErrClosed) || !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
 	}
 }

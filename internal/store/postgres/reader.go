@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,8 +27,9 @@ type querier interface {
 // reader implements store.Reader over the pool (the Store) or over a transaction (a Tx,
 // read-your-writes).
 type reader struct {
-	q  querier
-	tx *txn // set for a transaction's reader
+	q      querier
+	tx     *txn         // set for a transaction's reader
+	closed *atomic.Bool // the Store's: set by Close
 }
 
 // scanner is pgx.Row or pgx.Rows.
@@ -38,6 +40,9 @@ type scanner interface{ Scan(dest ...any) error }
 // its Write function has returned.
 func (r reader) use() (querier, func(), error) {
 	if r.tx == nil {
+		if r.closed != nil && r.closed.Load() {
+			return nil, nil, ErrClosed
+		}
 		return r.q, func() {}, nil
 	}
 	r.tx.mu.Lock()
@@ -213,10 +218,11 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 	return getAll(ctx, r, scanJob, jobSelect+" ORDER BY j.name, j.id")
 }
 
-// CountWorkspaceDefinitions counts the definitions bound to a workspace.
+// CountWorkspaceDefinitions counts the jobs and triggers bound to a workspace.
 func (r reader) CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error) {
 	var n int
-	err := r.scanRow(ctx, "SELECT count(*) FROM jobs WHERE workspace_id = $1", []any{workspaceID}, &n)
+	err := r.scanRow(ctx, `SELECT (SELECT count(*) FROM jobs WHERE workspace_id = $1) +
+		(SELECT count(*) FROM triggers WHERE workspace_id = $1)`, []any{workspaceID}, &n)
 	return n, err
 }
 
