@@ -147,6 +147,19 @@ func (s *Store) Kind() string { return "postgres" }
 // work outside the store interface).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// DatabaseNow returns the database server's clock (clock_timestamp()), for the clock-skew check
+// of SPEC §15.6.
+func (s *Store) DatabaseNow(ctx context.Context) (time.Time, error) {
+	if err := s.checkOpen(); err != nil {
+		return time.Time{}, err
+	}
+	var us int64
+	if err := s.pool.QueryRow(ctx, "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint").Scan(&us); err != nil {
+		return time.Time{}, wrapErr(fmt.Errorf("postgres: database time: %w", err))
+	}
+	return time.UnixMicro(us).UTC(), nil
+}
+
 // Close waits for the Writes in progress, stops accepting new ones and closes the pool. It is
 // safe to call more than once.
 func (s *Store) Close() error {

@@ -108,9 +108,19 @@ func gate(t *testing.T) (<-chan struct{}, func()) {
 	return ch, open
 }
 
-func TestKind(t *testing.T) {
-	if k := openTemp(t).Kind(); k != "postgres" {
+func TestKindAndDatabaseNow(t *testing.T) {
+	s := openTemp(t)
+	if k := s.Kind(); k != "postgres" {
 		t.Fatalf("Kind = %q", k)
+	}
+	before := time.Now()
+	now, err := s.DatabaseNow(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same machine: the clocks agree up to the round trip.
+	if now.Before(before.Add(-time.Second)) || now.After(time.Now().Add(time.Second)) || now.Location() != time.UTC {
+		t.Fatalf("DatabaseNow = %v, local clock %v", now, before)
 	}
 }
 
