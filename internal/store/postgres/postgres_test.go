@@ -35,10 +35,24 @@ func openURL(t testing.TB, url string, opts Options) *Store {
 	return s
 }
 
+// freshURL returns the URL of a new database with the current schema and no rows. The schema
+// is migrated once per test binary into a template database (the migrations themselves are
+// tested on empty databases by TestConcurrentOpenMigratesOnce and TestSchemaNewerThanBinary).
+func freshURL(t testing.TB) string {
+	t.Helper()
+	return pgtest.StartFrom(t, "agh-store", func(url string) error {
+		s, err := Open(context.Background(), url, Options{})
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+}
+
 // openTemp opens a store on a fresh database.
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	return openURL(t, pgtest.Start(t), Options{})
+	return openURL(t, freshURL(t), Options{})
 }
 
 func TestConformance(t *testing.T) {
@@ -127,7 +141,7 @@ func TestKindAndDatabaseNow(t *testing.T) {
 // TestLockJobSerializes: a second transaction's LockJob waits until the first one, which
 // holds the job (or only its cursor), commits, and then reads what it committed.
 func TestLockJobSerializes(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	a, b := openURL(t, url, Options{}), openURL(t, url, Options{}) // two nodes
 	mustWrite(t, a, func(tx store.Tx) error { return tx.InsertJob(testJob("job_1"), nil) })
 
@@ -193,7 +207,7 @@ func TestLockJobSerializes(t *testing.T) {
 // TestLockTimeoutIsUnavailable: a lock wait beyond LockTimeout fails the statement with an
 // error wrapping store.ErrUnavailable.
 func TestLockTimeoutIsUnavailable(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	a, b := openURL(t, url, Options{}), openURL(t, url, Options{LockTimeout: 50 * time.Millisecond})
 	mustWrite(t, a, func(tx store.Tx) error { return tx.InsertJob(testJob("job_1"), nil) })
 	locked := make(chan struct{})
@@ -226,7 +240,7 @@ func TestLockTimeoutIsUnavailable(t *testing.T) {
 // TestAdmissionAcrossNodes: read-then-insert admissions on two stores (nodes) serialize on the
 // definition: overlap "skip" admits one run, a fire limit of 3 admits three.
 func TestAdmissionAcrossNodes(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	nodes := []*Store{openURL(t, url, Options{}), openURL(t, url, Options{})}
 	const n = 16
 	var wg sync.WaitGroup
@@ -273,7 +287,7 @@ func TestAdmissionAcrossNodes(t *testing.T) {
 // them to running) on one node makes the other node's wait for it, so that together they never
 // exceed the cap.
 func TestGlobalCapAcrossNodes(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	a, b := openURL(t, url, Options{}), openURL(t, url, Options{})
 	const (
 		cap   = 3
@@ -589,7 +603,7 @@ func TestConflictKeepsTransactionUsable(t *testing.T) {
 // TestReplayClaimAcrossNodes: two nodes claiming the same delivery concurrently: one wins, the
 // other gets the conflict (after waiting for the winner's commit) with a usable transaction.
 func TestReplayClaimAcrossNodes(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	nodes := []*Store{openURL(t, url, Options{}), openURL(t, url, Options{})}
 	mustWrite(t, nodes[0], func(tx store.Tx) error { return tx.InsertTrigger(testTrigger("trg_1", "one", "wbh_1")) })
 	const n = 8
@@ -629,7 +643,7 @@ func TestReplayClaimAcrossNodes(t *testing.T) {
 // TestChangeFeed: a change published on one node reaches the listeners of every node;
 // ListenChanges returns nil when its context ends or its store closes.
 func TestChangeFeed(t *testing.T) {
-	url := pgtest.Start(t)
+	url := freshURL(t)
 	a, b := openURL(t, url, Options{}), openURL(t, url, Options{})
 	got := make(chan store.Change, 4)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -677,7 +691,7 @@ func TestChangeFeed(t *testing.T) {
 
 // TestClosed: reads and writes after Close fail with ErrClosed (store.ErrUnavailable).
 func TestClosed(t *testing.T) {
-	s, err := Open(context.Background(), pgtest.Start(t), Options{})
+	s, err := Open(context.Background(), freshURL(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

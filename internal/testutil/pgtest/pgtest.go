@@ -50,8 +50,7 @@ type server struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 
-	spare *pendingDB // guarded by mu
-	calls int        // Start calls, guarded by mu
+	pools map[string]*pool // by template name, guarded by mu
 }
 
 // Main runs the tests and then stops the server; use it from TestMain:
@@ -71,11 +70,21 @@ func Main(m *testing.M) int {
 // on a spare database is created in the background while the test runs.
 func Start(t testing.TB) string {
 	t.Helper()
+	return StartFrom(t, "", nil)
+}
+
+// StartFrom is Start for databases that all begin in the same state: the first call with a
+// given template name creates the template database and runs setup on its URL (setup must
+// close its connections before returning); every call returns a new database copied from it.
+// A schema that takes long to create (migrations) is thus created once per test binary.
+// The empty name is the server's empty template (setup is not called).
+func StartFrom(t testing.TB, template string, setup func(url string) error) string {
+	t.Helper()
 	s, err := get()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
-	p := s.take()
+	p := s.take(template, setup)
 	<-p.done
 	if p.err != nil {
 		t.Fatalf("pgtest: create database %s: %v", p.name, p.err)
@@ -99,29 +108,73 @@ type pendingDB struct {
 	err  error
 }
 
-// take returns the spare database, or starts creating one, and from the second call on
-// starts creating the next spare.
-func (s *server) take() *pendingDB {
+// pool is the databases of one template.
+type pool struct {
+	template *pendingDB // nil for the server's template1
+	spare    *pendingDB
+	calls    int
+}
+
+// take returns the template's spare database, or starts creating one, and from the second
+// call on starts creating the next spare. Called with mu not held.
+func (s *server) take(template string, setup func(url string) error) *pendingDB {
 	mu.Lock()
 	defer mu.Unlock()
-	p := s.spare
-	if p == nil {
-		p = s.create()
+	pl := s.pools[template]
+	if pl == nil {
+		pl = &pool{}
+		if template != "" {
+			pl.template = s.createTemplate(template, setup)
+		}
+		s.pools[template] = pl
 	}
-	s.spare = nil
-	if s.calls++; s.calls >= 2 {
-		s.spare = s.create()
+	p := pl.spare
+	if p == nil {
+		p = s.create(pl.template)
+	}
+	pl.spare = nil
+	if pl.calls++; pl.calls >= 2 {
+		pl.spare = s.create(pl.template)
 	}
 	return p
 }
 
-func (s *server) create() *pendingDB {
+// create starts creating a database from tpl (nil: the server's empty template1).
+func (s *server) create(tpl *pendingDB) *pendingDB {
 	p := &pendingDB{name: fmt.Sprintf("t_%d", dbSeq.Add(1)), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		stmt := "CREATE DATABASE " + p.name
+		if tpl != nil {
+			<-tpl.done
+			if tpl.err != nil {
+				p.err = fmt.Errorf("template: %w", tpl.err)
+				return
+			}
+			stmt += " TEMPLATE " + tpl.name
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		p.err = s.admin(ctx, stmt)
+	}()
+	return p
+}
+
+// createTemplate starts creating a template database and running setup on it.
+func (s *server) createTemplate(name string, setup func(url string) error) *pendingDB {
+	p := &pendingDB{name: fmt.Sprintf("tpl_%d", dbSeq.Add(1)), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		p.err = s.admin(ctx, "CREATE DATABASE "+p.name)
+		if p.err = s.admin(ctx, "CREATE DATABASE "+p.name); p.err != nil {
+			return
+		}
+		if setup != nil {
+			if err := setup(s.url(p.name)); err != nil {
+				p.err = fmt.Errorf("set up template %q: %w", name, err)
+			}
+		}
 	}()
 	return p
 }
@@ -341,7 +394,7 @@ func launch(bin, dir, data string, port int, own owner) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start postgres: %v", err)
 	}
-	s := &server{dir: dir, port: port, cmd: cmd, done: make(chan struct{})}
+	s := &server{dir: dir, port: port, cmd: cmd, done: make(chan struct{}), pools: make(map[string]*pool)}
 	go func() { _ = cmd.Wait(); close(s.done) }()
 
 	deadline := time.Now().Add(30 * time.Second)

@@ -34,3 +34,40 @@ func TestStartGivesFreshDatabases(t *testing.T) {
 		conn.Close(ctx)
 	}
 }
+
+// TestStartFromCopiesTemplate: setup runs once per template; every database starts as a copy.
+func TestStartFromCopiesTemplate(t *testing.T) {
+	ctx := context.Background()
+	setups := 0
+	setup := func(url string) error {
+		setups++
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "CREATE TABLE seeded (id int); INSERT INTO seeded VALUES (1), (2)")
+		return err
+	}
+	for range 3 {
+		u := StartFrom(t, "seeded", setup)
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM seeded").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Fatalf("%s has %d seeded rows, want 2", u, n)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO seeded VALUES (3)"); err != nil { // private copy
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+	}
+	if setups != 1 {
+		t.Fatalf("setup ran %d times, want 1", setups)
+	}
+}
