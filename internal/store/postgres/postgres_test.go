@@ -704,3 +704,32 @@ func TestClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestUnstorableText: NUL bytes and invalid UTF-8, which PostgreSQL text cannot hold, are
+// stored as U+FFFD instead of failing the write (an agent's stderr ends up in run.error).
+func TestUnstorableText(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	r := testRun("run_1", "job_1", automation.RunFailed, base)
+	r.Error = "exit status 1: a\x00b\xffc"
+	r.Prompt = "p\x00"
+	mustWrite(t, s, func(tx store.Tx) error { return tx.InsertRun(r) })
+	got, err := s.GetRun(ctx, "run_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Error != "exit status 1: a\uFFFDb\uFFFDc" || got.Prompt != "p\uFFFD" {
+		t.Fatalf("stored error %q, prompt %q", got.Error, got.Prompt)
+	}
+	if _, err := s.GetRun(ctx, "run_1\x00"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetRun(id with NUL) = %v, want ErrNotFound", err)
+	}
+	var lockErr error
+	mustWrite(t, s, func(tx store.Tx) error {
+		_, lockErr = tx.LockJob("job\xff")
+		return nil
+	})
+	if !errors.Is(lockErr, store.ErrNotFound) {
+		t.Fatalf("LockJob(invalid UTF-8) = %v, want ErrNotFound", lockErr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -35,6 +36,32 @@ type reader struct {
 // scanner is pgx.Row or pgx.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// cleanArgs makes string arguments storable: PostgreSQL text cannot hold NUL bytes or invalid
+// UTF-8 (SQLite can), so each NUL and each invalid byte sequence becomes U+FFFD. A lookup by
+// such a key then finds nothing instead of failing. Valid strings are passed as they are.
+func cleanArgs(args []any) []any {
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			if !storable(v) {
+				args[i] = clean(v)
+			}
+		case *string:
+			if v != nil && !storable(*v) {
+				c := clean(*v)
+				args[i] = &c
+			}
+		}
+	}
+	return args
+}
+
+func storable(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
+
+func clean(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
 // use returns the querier and a function to call when done with it. A transaction's connection
 // is used by one statement at a time (the Tx may be shared by goroutines) and not at all once
 // its Write function has returned.
@@ -59,7 +86,7 @@ func (r reader) exec(ctx context.Context, query string, args ...any) (pgconn.Com
 		return pgconn.CommandTag{}, err
 	}
 	defer release()
-	tag, err := q.Exec(ctx, query, args...)
+	tag, err := q.Exec(ctx, query, cleanArgs(args)...)
 	return tag, wrapErr(mapErr(err))
 }
 
@@ -70,7 +97,7 @@ func (r reader) scanRow(ctx context.Context, query string, args []any, dest ...a
 		return err
 	}
 	defer release()
-	err = q.QueryRow(ctx, query, args...).Scan(dest...)
+	err = q.QueryRow(ctx, query, cleanArgs(args)...).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
 	}
@@ -85,7 +112,7 @@ func getOne[T any](ctx context.Context, r reader, scan func(scanner) (T, error),
 		return zero, err
 	}
 	defer release()
-	v, err := scan(q.QueryRow(ctx, query, args...))
+	v, err := scan(q.QueryRow(ctx, query, cleanArgs(args)...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return zero, store.ErrNotFound
 	}
@@ -102,7 +129,7 @@ func getAll[T any](ctx context.Context, r reader, scan func(scanner) (T, error),
 		return nil, err
 	}
 	defer release()
-	rows, err := q.Query(ctx, query, args...)
+	rows, err := q.Query(ctx, query, cleanArgs(args)...)
 	if err != nil {
 		return nil, wrapErr(err)
 	}

@@ -81,7 +81,7 @@ func (t *txn) guarded(query string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT agh_guard")
-	b.Queue(query, args...)
+	b.Queue(query, cleanArgs(args)...)
 	b.Queue("RELEASE SAVEPOINT agh_guard")
 	err := t.batch(b, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
@@ -126,6 +126,7 @@ func (t *txn) lockDefinition(id string) error {
 func (t *txn) LockJob(id string) (store.JobRecord, error) {
 	var rec store.JobRecord
 	b := &pgx.Batch{}
+	id = clean(id)
 	b.Queue("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", id)
 	b.Queue("SELECT 1 FROM cursors WHERE job_id = $1 FOR UPDATE", id)
 	b.Queue(jobSelect+" WHERE j.id = $1", id)

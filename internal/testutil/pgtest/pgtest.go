@@ -4,8 +4,9 @@
 // by the postgres user (initdb refuses to run as root), listening on 127.0.0.1 and a free port,
 // with its Unix socket inside that directory and durability switched off (fsync,
 // full_page_writes, synchronous_commit). Every Start call creates a fresh database and returns
-// its URL. When /usr/lib/postgresql/*/bin/initdb is missing, the Debian package is installed
-// with apt-get.
+// its URL; StartFrom copies a template database that is set up once (a migrated schema, say).
+// When /usr/lib/postgresql/*/bin/initdb is missing, the Debian package is installed with
+// apt-get.
 //
 // The server is stopped (and its directory removed) by Main or Stop at the end of the test
 // binary and on SIGINT/SIGTERM; the postmaster also gets SIGINT from the kernel if the test
