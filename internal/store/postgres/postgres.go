@@ -11,6 +11,11 @@
 // LockJob locks the job and cursor rows FOR UPDATE, admission reads (ActiveRuns, CountFires)
 // take an advisory lock on the definition, CountRunning locks the dispatcher row and
 // EligibleRuns uses FOR UPDATE SKIP LOCKED.
+//
+// The Store also implements store.ChangeFeed with LISTEN/NOTIFY on the channel agh_changes.
+//
+// Differences from SQLite: CountRunsByStatus counts with an index scan (no counter rows that
+// every node would contend on); NUL bytes and invalid UTF-8 in text are stored as U+FFFD.
 package postgres
 
 import (

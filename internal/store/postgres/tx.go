@@ -22,13 +22,21 @@ import (
 //   - ActiveRuns and CountFires take a transaction-scoped advisory lock on the definition id,
 //     so that concurrent admissions of one job or trigger serialize even when the definition
 //     has no row to lock;
-//   - CountRunning locks the single dispatcher_lock row, and EligibleRuns skips rows another
-//     transaction holds (FOR UPDATE SKIP LOCKED).
+//   - LockTrigger locks the trigger row (FOR UPDATE);
+//   - CountRunning locks the single dispatcher_lock row, and EligibleRuns and ExpiredRuns skip
+//     rows another transaction holds (FOR UPDATE SKIP LOCKED).
+//
+// Lock order: definition rows, then run rows, then definition advisory locks. The one cycle
+// left (a start transaction that holds a queued run and waits for its definition's advisory
+// lock, while an admission of that definition holds the lock and cancels the run under
+// cancel_previous) needs the definition's overlap policy to change between the two; PostgreSQL
+// detects it and fails one transaction with a deadlock error (store.ErrUnavailable).
 //
 // A failed statement aborts a PostgreSQL transaction. Inserts that may meet a unique
 // constraint a caller can handle use ON CONFLICT DO NOTHING, and updates that may run into one
 // run inside a savepoint, so a *store.ConflictError leaves the transaction usable, as on
-// SQLite. After any other error the transaction is aborted and the Write fails.
+// SQLite. After any other error the transaction is aborted: later statements fail, and so does
+// the commit if fn ignores the error.
 type txn struct {
 	reader
 	ctx context.Context // the Write's context without its cancelation: fn runs to completion
