@@ -26,11 +26,12 @@ import (
 //   - CountRunning locks the single dispatcher_lock row, and EligibleRuns and ExpiredRuns skip
 //     rows another transaction holds (FOR UPDATE SKIP LOCKED).
 //
-// Lock order: definition rows, then run rows, then definition advisory locks. The one cycle
-// left (a start transaction that holds a queued run and waits for its definition's advisory
-// lock, while an admission of that definition holds the lock and cancels the run under
-// cancel_previous) needs the definition's overlap policy to change between the two; PostgreSQL
-// detects it and fails one transaction with a deadlock error (store.ErrUnavailable).
+// Lock orders: an admission takes the definition row, then its advisory lock, then run rows
+// (cancel_previous); a start transaction takes the dispatcher row, then run rows, then the
+// advisory lock of a definition with overlap "queue". They can only deadlock when an admission
+// cancels (cancel_previous) a queued run the start transaction holds, i.e. when the
+// definition's policy changes between the two; PostgreSQL then fails one of them with a
+// deadlock error (wrapping store.ErrUnavailable).
 //
 // A failed statement aborts a PostgreSQL transaction. Inserts that may meet a unique
 // constraint a caller can handle use ON CONFLICT DO NOTHING, and updates that may run into one
