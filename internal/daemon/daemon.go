@@ -29,6 +29,7 @@ import (
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/sqlite"
+	"github.com/agh-dev/agh/internal/tasks"
 )
 
 // ExitError carries the process exit status of a failed start (SPEC §13.1): 1 for runtime
@@ -76,7 +77,9 @@ type Daemon struct {
 	Service  *service.Service
 	Sched    *scheduler.Loop
 	Disp     *dispatch.Dispatcher
-	API      *api.Server
+	// Sender delivers channel notifications from the outbox (SPEC §11.5).
+	Sender *tasks.Sender
+	API    *api.Server
 	// Addr is the bound TCP address.
 	Addr       string
 	SocketPath string
@@ -167,6 +170,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
+	// Task-backed fires create tasks (SPEC §11.1).
+	d.Service.Delegate = d.Service.DelegateTask
 	d.bus = events.NewBus()
 	defer d.bus.Close()
 	d.bus.Subscribe(d.onEnvelope)
@@ -182,6 +187,10 @@ func Run(ctx context.Context, o Options) error {
 	d.Disp = dispatch.New(dispatch.Options{
 		Store: st, Clock: d.clock, Log: d.log, NodeID: cfg.NodeID, DataDir: d.DataDir,
 		Config: d.Service.Config, Hooks: d.hub, Render: d.render, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
+	})
+	d.Sender = tasks.NewSender(tasks.SenderOptions{
+		Store: st, Clock: d.clock, Log: d.log, Config: d.Service.Config, UserAgent: "agh/" + api.Version,
+		RunsChanged: d.hub.RunsChanged,
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
@@ -204,6 +213,9 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 	}
+	// Pending channel notifications resume (SPEC §7.10 step 4).
+	wg.Add(1)
+	go func() { defer wg.Done(); d.Sender.Run(runCtx) }()
 
 	handler := http.Handler(d.API)
 	servers, err := d.listen(cfg, handler)
@@ -447,6 +459,29 @@ func (n *notifier) JobChanged(id string) {
 func (n *notifier) RunsChanged(runs []*automation.Run) {
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
+	}
+	for _, r := range runs {
+		if r.TaskID != "" && r.Status == automation.RunDelegated && n.d.Sender != nil {
+			n.d.Sender.Wake() // a task.created notification may be waiting
+			break
+		}
+	}
+}
+
+// TasksChanged implements service.TaskNotifier.
+func (n *notifier) TasksChanged(ts []*automation.Task) {
+	if n.d.Disp != nil {
+		n.d.Disp.Wake()
+	}
+	if n.d.Sender != nil {
+		n.d.Sender.Wake()
+	}
+}
+
+// TaskRunsTerminated implements service.TaskNotifier.
+func (n *notifier) TaskRunsTerminated(runs []*automation.TaskRun) {
+	if n.d.Disp != nil {
+		n.d.Disp.TerminateTaskRuns(runs)
 	}
 }
 

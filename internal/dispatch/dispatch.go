@@ -33,6 +33,13 @@ type Hooks interface {
 	SessionStarted(run *automation.Run, driver string)
 	// RunFinished is called after a started run's terminal state (and retry row) committed.
 	RunFinished(run *automation.Run, driver string, retry *automation.Run)
+	// TaskSessionStarted is called once an agent task run's session id is recorded; drun is
+	// the task's delegated automation run.
+	TaskSessionStarted(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string)
+	// TaskRunFinished is called after a task run's terminal state (and its task's) committed:
+	// started task runs that ended, task runs that failed validation before starting (driver
+	// ""), and canceled task runs whose session had been announced.
+	TaskRunFinished(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string)
 }
 
 // Renderer renders a trigger run's prompt from its stored envelope (nil for jobs).
@@ -69,7 +76,6 @@ type Dispatcher struct {
 }
 
 type activeRun struct {
-	run    *automation.Run
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 }
@@ -107,8 +113,19 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 		return err
 	}
 	now := d.o.Clock.Now().UTC()
+	interrupted := agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}
 	for _, r := range runs {
-		if _, _, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}, now); err != nil {
+		if _, _, err := d.finish(ctx, r, interrupted, now); err != nil {
+			return err
+		}
+	}
+	// Task runs left running fail too, and so do their tasks.
+	truns, err := d.o.Store.TaskRunsByStatus(ctx, automation.TaskRunRunning)
+	if err != nil {
+		return err
+	}
+	for _, tr := range truns {
+		if _, err := d.finishTask(ctx, tr.ID, interrupted, now); err != nil {
 			return err
 		}
 	}
@@ -150,13 +167,18 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 	cfg := d.o.Config()
 	now := d.o.Clock.Now().UTC()
 	var started, failed []*automation.Run
+	var tstarted, tfailed []*taskItem
 	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
-		started, failed = nil, nil
+		started, failed, tstarted, tfailed = nil, nil, nil, nil
 		running, err := tx.CountRunning()
 		if err != nil {
 			return err
 		}
-		free := cfg.Automation.MaxConcurrentRuns - running
+		trunning, err := tx.CountRunningTaskRuns()
+		if err != nil {
+			return err
+		}
+		free := cfg.Automation.MaxConcurrentRuns - running - trunning
 		if free <= 0 {
 			return nil
 		}
@@ -164,11 +186,28 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return err
 		}
+		tcands, err := tx.EligibleTaskRuns(free + 64)
+		if err != nil {
+			return err
+		}
 		blocked := map[string]bool{} // definitions whose queue is held
-		for _, r := range cands {
-			if len(started) >= free {
+		for _, cand := range merge(cands, tcands) {
+			if len(started)+len(tstarted) >= free {
 				break
 			}
+			if tr := cand.trun; tr != nil {
+				it, ok, err := d.claimTask(tx, tr, now)
+				if err != nil {
+					return err
+				}
+				if it != nil && ok {
+					tstarted = append(tstarted, it)
+				} else if it != nil {
+					tfailed = append(tfailed, it)
+				}
+				continue
+			}
+			r := cand.run
 			def := r.DefinitionID()
 			if blocked[def] {
 				continue
@@ -222,14 +261,19 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 			d.o.Hooks.RunFinished(r, "", nil)
 		}
 	}
+	for _, it := range tfailed {
+		d.o.Hooks.TaskRunFinished(it.task, it.trun, it.drun, "")
+	}
 	if len(started) > 0 {
 		d.o.Hooks.RunsChanged(started)
-		for _, r := range started {
-			d.launch(r)
-		}
-		return 0, nil
 	}
-	if len(failed) > 0 {
+	for _, r := range started {
+		d.launch(r.ID, func(ctx context.Context) { d.execute(ctx, r) })
+	}
+	for _, it := range tstarted {
+		d.launch(it.trun.ID, func(ctx context.Context) { d.executeTask(ctx, it) })
+	}
+	if len(started) > 0 || len(failed) > 0 || len(tstarted) > 0 || len(tfailed) > 0 {
 		return 0, nil
 	}
 	next, ok, err := d.o.Store.NextScheduledAt(ctx, now)
@@ -306,16 +350,21 @@ func (d *Dispatcher) validate(tx store.Tx, r *automation.Run) string {
 }
 
 func (d *Dispatcher) workDir(tx store.Reader, r *automation.Run) (string, string) {
-	if r.Scope != automation.ScopeWorkspace {
+	return d.scopeDir(tx, r.Scope, r.WorkspaceID)
+}
+
+// scopeDir returns the working directory of a scope (SPEC §10.2), or the validation message.
+func (d *Dispatcher) scopeDir(tx store.Reader, scope, workspaceID string) (string, string) {
+	if scope != automation.ScopeWorkspace {
 		dir := filepath.Join(d.o.DataDir, "global")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", "workspace path not found: " + dir
 		}
 		return dir, ""
 	}
-	ws, err := tx.GetWorkspace(context.Background(), r.WorkspaceID)
+	ws, err := tx.GetWorkspace(context.Background(), workspaceID)
 	if err != nil {
-		return "", fmt.Sprintf("workspace %q not found", r.WorkspaceID)
+		return "", fmt.Sprintf("workspace %q not found", workspaceID)
 	}
 	if st, err := os.Stat(ws.Path); err != nil || !st.IsDir() {
 		return "", "workspace path not found: " + ws.Path
@@ -339,12 +388,12 @@ func agentConfig(a *config.Agent) agent.Config {
 		Permissions: a.Permissions, Timeout: a.Timeout, MaxOutputBytes: a.MaxOutputBytes}
 }
 
-// launch executes a run that is now running.
-func (d *Dispatcher) launch(r *automation.Run) {
+// launch executes a run or task run (by id) that is now running.
+func (d *Dispatcher) launch(id string, exec func(ctx context.Context)) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ar := &activeRun{run: r, cancel: cancel, done: make(chan struct{})}
+	ar := &activeRun{cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
-	d.active[r.ID] = ar
+	d.active[id] = ar
 	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
@@ -352,18 +401,17 @@ func (d *Dispatcher) launch(r *automation.Run) {
 		defer close(ar.done)
 		defer func() {
 			d.mu.Lock()
-			delete(d.active, r.ID)
+			delete(d.active, id)
 			d.mu.Unlock()
 			d.Wake()
 		}()
-		d.execute(ctx, r)
+		exec(ctx)
 	}()
 }
 
 func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 	cfg := d.o.Config()
 	ac, ok := cfg.Agents[r.AgentName]
-	now := func() time.Time { return d.o.Clock.Now().UTC() }
 	if !ok {
 		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: fmt.Sprintf("agent %q is not configured", r.AgentName), ErrorCode: automation.CodeValidation}, "")
 		return
@@ -377,8 +425,34 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: msg, ErrorCode: automation.CodeValidation}, ac.Driver)
 		return
 	}
+	out := d.runAgent(ctx, session{
+		ac: ac, prompt: prompt, dir: dir, env: d.environ(cfg, ac, r, dir, nil),
+		transcriptID: r.ID, runID: r.ID, agentName: r.AgentName,
+		onSession: func(id string) { d.setSession(r, id, ac.Driver) },
+	})
+	d.record(r, out, ac.Driver)
+}
+
+// session is one agent session to run and record.
+type session struct {
+	ac     *config.Agent
+	prompt string
+	dir    string
+	env    []string
+	// transcriptID keys the stored transcript (the run id, or the task run id); runID and
+	// agentName are written into the transcript document.
+	transcriptID string
+	runID        string
+	agentName    string
+	onSession    func(id string)
+}
+
+// runAgent executes one agent session, keeping its transcript stored while it runs.
+func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
+	ac := s.ac
+	now := func() time.Time { return d.o.Clock.Now().UTC() }
 	tr := agent.NewTranscript(ac.MaxOutputBytes, now)
-	doc := transcriptDoc{RunID: r.ID, Driver: ac.Driver, AgentName: r.AgentName}
+	doc := transcriptDoc{RunID: s.runID, Driver: ac.Driver, AgentName: s.agentName}
 	var sessMu sync.Mutex
 	flush := func(final bool, stop string) {
 		entries, trunc := tr.Snapshot()
@@ -389,7 +463,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		}
 		b, _ := json.Marshal(doc)
 		sessMu.Unlock()
-		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(r.ID, b) })
+		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(s.transcriptID, b) })
 	}
 	stopFlush := make(chan struct{})
 	flushDone := make(chan struct{})
@@ -411,14 +485,13 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		}
 	}()
 	req := agent.Request{
-		Agent: agentConfig(ac), Prompt: prompt, Dir: dir, Transcript: tr,
-		Env:         d.environ(cfg, ac, r, dir),
+		Agent: agentConfig(ac), Prompt: s.prompt, Dir: s.dir, Transcript: tr, Env: s.env,
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
 			sessMu.Unlock()
-			d.setSession(r, id, ac.Driver)
+			s.onSession(id)
 		},
 	}
 	out := d.o.Execute(ctx, req)
@@ -430,7 +503,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		sessMu.Unlock()
 	}
 	flush(true, out.StopReason)
-	d.record(r, out, ac.Driver)
+	return out
 }
 
 type transcriptDoc struct {
@@ -443,7 +516,8 @@ type transcriptDoc struct {
 	Entries    []agent.Entry `json:"entries"`
 }
 
-func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation.Run, dir string) []string {
+// environ builds an agent's environment (SPEC §10.2); extra adds task variables.
+func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation.Run, dir string, extra map[string]string) []string {
 	remove := append([]string{"AGH_SECRET_KEY", "AGH_API_TOKEN"}, cfg.SecretEnvNames...)
 	add := map[string]string{}
 	for k, v := range ac.Env {
@@ -461,6 +535,9 @@ func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation
 	add["AGH_WORKSPACE_PATH"] = dir
 	add["AGH_SCHEDULED_AT"] = automation.FormatTime(r.ScheduledAt)
 	add["AGH_DEPTH"] = strconv.Itoa(r.Depth)
+	for k, v := range extra {
+		add[k] = v
+	}
 	return agent.Environ(d.o.BaseEnv, remove, add)
 }
 
