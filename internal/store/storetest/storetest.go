@@ -56,6 +56,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReadYourWrites", testReadYourWrites},
 		{"ConcurrentReadThenInsert", testConcurrentReadThenInsert},
 		{"ConcurrentFireLimit", testConcurrentFireLimit},
+		{"TaskRoundTrip", testTaskRoundTrip},
+		{"TaskCompareAndSet", testTaskCompareAndSet},
+		{"ListTasks", testListTasks},
+		{"TaskRunsForDispatch", testTaskRunsForDispatch},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
