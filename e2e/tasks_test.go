@@ -19,6 +19,8 @@ import (
 
 	"github.com/agh-dev/agh/internal/client"
 	"github.com/agh-dev/agh/internal/clock"
+	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlite"
 	"github.com/agh-dev/agh/internal/testutil"
 )
 
@@ -600,5 +602,78 @@ func TestPendingNotificationSurvivesRestart(t *testing.T) {
 	}
 	if rr := obj(expect(t, c, "GET", "/api/automation/runs/"+r["id"].(string), "", 200, "", ""), "run"); rr["delivery_error"] != nil {
 		t.Fatalf("delivery error %v", rr)
+	}
+}
+
+func TestScheduledFireDelegates(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	d := testutil.StartDaemon(t, testutil.Options{Clock: clk, Config: baseConfig})
+	c := d.Client
+	j := createJob(t, c, `{"name":"hourly","scope":"global","schedule":{"mode":"every","interval":"1h"},"task":{"title":"Check the dashboards"}}`)
+	clk.Advance(time.Hour + time.Second)
+	var runs []any
+	waitFor(t, "the scheduled fire", 10*time.Second, func() bool {
+		runs = list(expect(t, c, "GET", "/api/automation/jobs/"+j["id"].(string)+"/runs", "", 200, "", ""), "runs")
+		return len(runs) == 1
+	})
+	r := runs[0].(map[string]any)
+	if r["status"] != "delegated" || r["origin"] != "schedule" || r["ended_at"] != r["started_at"] || r["task_id"] == nil {
+		t.Fatalf("scheduled run %v", r)
+	}
+	ts := list(expect(t, c, "GET", "/api/tasks?job_id="+j["id"].(string), "", 200, "", ""), "tasks")
+	if len(ts) != 1 || ts[0].(map[string]any)["id"] != r["task_id"] || ts[0].(map[string]any)["title"] != "Check the dashboards" ||
+		ts[0].(map[string]any)["description"] != nil {
+		t.Fatalf("tasks %v", ts)
+	}
+	slots := list(expect(t, c, "GET", "/api/automation/jobs/"+j["id"].(string)+"/slots", "", 200, "", ""), "slots")
+	if len(slots) != 1 || slots[0].(map[string]any)["outcome"] != "fired" || slots[0].(map[string]any)["run_id"] != r["id"] {
+		t.Fatalf("slots %v", slots)
+	}
+}
+
+// TestRecoveryFailsInterruptedTaskRuns leaves a task run running in the store of a stopped
+// daemon (as a crash would) and restarts it (SPEC §7.10).
+func TestRecoveryFailsInterruptedTaskRuns(t *testing.T) {
+	rc := newReceiver(t, "s", func(int) bool { return false })
+	d := testutil.StartDaemon(t, testutil.Options{Config: baseConfig + channelCfg("hook", rc.srv.URL, "s")})
+	c := d.Client
+	j := createJob(t, c, taskJob("crashy", `{"owner":{"kind":"human","ref":"bob"},"network_channel":"hook"}`))
+	r := delegate(t, c, j["id"].(string))
+	waitFor(t, "task.created", 10*time.Second, func() bool { return len(rc.attempts()) == 1 })
+	d.Stop()
+	st, err := sqlite.Open(context.Background(), filepath.Join(d.DataDir, "agh.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Write(context.Background(), func(tx store.Tx) error {
+		tk, err := tx.GetTask(context.Background(), r["task_id"].(string))
+		if err != nil {
+			return err
+		}
+		tr := *tk.Runs[0]
+		tr.Status, tr.StartedAt, tr.AgentName = "running", time.Now(), "echo"
+		if _, err := tx.UpdateTaskRun(&tr, "queued"); err != nil {
+			return err
+		}
+		c := *tk
+		c.Status = "running"
+		_, err = tx.UpdateTask(&c, "open")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d.Restart()
+	tk := getTask(t, d.Client, r["task_id"].(string))
+	if tk["status"] != "failed" || tk["error"] != "interrupted" || tk["closed_at"] == nil ||
+		taskRun0(tk)["status"] != "failed" || taskRun0(tk)["error"] != "interrupted" || taskRun0(tk)["ended_at"] == nil {
+		t.Fatalf("recovered task %v", tk)
+	}
+	waitFor(t, "task.ended", 10*time.Second, func() bool { return len(rc.attempts()) == 2 })
+	if a := rc.attempts()[1]; a.typ != "task.ended" || !strings.Contains(a.body, `"status":"failed"`) {
+		t.Fatalf("task.ended %+v", a)
 	}
 }

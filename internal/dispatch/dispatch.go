@@ -69,8 +69,12 @@ type Dispatcher struct {
 	o    Options
 	wake chan struct{}
 
-	mu       sync.Mutex
-	active   map[string]*activeRun
+	mu     sync.Mutex
+	active map[string]*activeRun
+	// early holds cancellation causes of runs and task runs canceled after they were claimed
+	// but before their launch registered them: the launch then cancels at once, so that no
+	// process starts after the cancel response (SPEC §7.8).
+	early    map[string]error
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -88,7 +92,7 @@ func New(o Options) *Dispatcher {
 	if o.BaseEnv == nil {
 		o.BaseEnv = os.Environ()
 	}
-	return &Dispatcher{o: o, wake: make(chan struct{}, 1), active: map[string]*activeRun{}}
+	return &Dispatcher{o: o, wake: make(chan struct{}, 1), active: map[string]*activeRun{}, early: map[string]error{}}
 }
 
 // Wake asks the dispatcher to look for eligible runs now.
@@ -394,6 +398,10 @@ func (d *Dispatcher) launch(id string, exec func(ctx context.Context)) {
 	ar := &activeRun{cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
 	d.active[id] = ar
+	if cause, ok := d.early[id]; ok {
+		delete(d.early, id)
+		cancel(cause)
+	}
 	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
@@ -410,6 +418,11 @@ func (d *Dispatcher) launch(id string, exec func(ctx context.Context)) {
 }
 
 func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
+	if ctx.Err() != nil {
+		// Canceled before it started: no process (the row is already terminal).
+		d.record(r, agent.Outcome{Status: agent.StatusCanceled, ErrorCode: agent.CodeCanceled}, "")
+		return
+	}
 	cfg := d.o.Config()
 	ac, ok := cfg.Agents[r.AgentName]
 	if !ok {
@@ -678,9 +691,22 @@ func (d *Dispatcher) Terminate(runs []*automation.Run) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range runs {
-		if ar, ok := d.active[r.ID]; ok {
-			ar.cancel(&agent.Canceled{Code: r.ErrorCode, Message: r.Error})
+		d.terminateLocked(r.ID, !r.DispatchedAt.IsZero(), &agent.Canceled{Code: r.ErrorCode, Message: r.Error})
+	}
+}
+
+// terminateLocked cancels the execution of a run or task run; one that was claimed (started)
+// but is not registered yet is canceled as soon as it launches. d.mu is held.
+func (d *Dispatcher) terminateLocked(id string, claimed bool, cause error) {
+	if ar, ok := d.active[id]; ok {
+		ar.cancel(cause)
+		return
+	}
+	if claimed {
+		if len(d.early) > 4096 {
+			clear(d.early)
 		}
+		d.early[id] = cause
 	}
 }
 

@@ -119,6 +119,11 @@ func (d *Dispatcher) validateTask(tx store.Reader, task *automation.Task, tr *au
 // executeTask runs the agent of a started task run: the agent owner.ref, the task description
 // as prompt, the transcript stored under the task run id.
 func (d *Dispatcher) executeTask(ctx context.Context, it *taskItem) {
+	if ctx.Err() != nil {
+		// Canceled before it started: no process (the row is already terminal).
+		d.recordTask(it, agent.Outcome{Status: agent.StatusCanceled, ErrorCode: agent.CodeCanceled}, "")
+		return
+	}
 	cfg := d.o.Config()
 	ac, ok := cfg.Agents[it.trun.AgentName]
 	if !ok {
@@ -258,8 +263,6 @@ func (d *Dispatcher) TerminateTaskRuns(runs []*automation.TaskRun) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range runs {
-		if ar, ok := d.active[r.ID]; ok {
-			ar.cancel(&agent.Canceled{Code: r.ErrorCode, Message: r.Error})
-		}
+		d.terminateLocked(r.ID, !r.StartedAt.IsZero(), &agent.Canceled{Code: r.ErrorCode, Message: r.Error})
 	}
 }
