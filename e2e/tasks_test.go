@@ -179,6 +179,11 @@ func TestHumanTaskLifecycle(t *testing.T) {
 	if st := obj(obj(expect(t, c, "GET", "/api/status", "", 200, "", ""), "automation"), "runs"); st["running"] != float64(0) || st["scheduled"] != float64(0) {
 		t.Fatalf("status %v", st)
 	}
+	// A human task has no transcript: its delegated run shows an empty one.
+	tx := obj(expect(t, c, "GET", "/api/automation/runs/"+r1["id"].(string)+"/transcript", "", 200, "", ""), "transcript")
+	if tx["run_id"] != r1["id"] || len(list(tx, "entries")) != 0 || tx["agent_name"] != nil {
+		t.Fatalf("transcript %v", tx)
+	}
 	// Tasks survive a restart.
 	d.Restart()
 	if got := getTask(t, d.Client, id1); got["status"] != "done" || got["result"] != "shipped" {
