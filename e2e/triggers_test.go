@@ -290,3 +290,40 @@ func TestEventsChainsAndLoopGuard(t *testing.T) {
 		t.Fatalf("chained runs %d max depth %v", len(runs), maxDepth)
 	}
 }
+
+func TestConfigTriggers(t *testing.T) {
+	cfg, prompts := recorderConfig(t)
+	cfg += `
+[[automation.triggers]]
+name = "github-issues"
+scope = "global"
+agent = "rec"
+event = "webhook"
+endpoint_slug = "github-issues"
+signature_scheme = "github"
+webhook_secret = "env:GH_SECRET"
+filter = { "data.github_event" = "issues", "data.action" = "opened" }
+prompt = "Issue #{{ .Data.issue.number }} was {{ .Data.action }} ({{ .Data.github_event }})."
+`
+	d := testutil.StartDaemon(t, testutil.Options{Config: cfg, Env: map[string]string{"GH_SECRET": "example-webhook-secret"}})
+	c := d.Client
+	id := "trg_0000000000d07b20s49angesb7"
+	tr := obj(expect(t, c, "GET", "/api/automation/triggers/"+id, "", 200, "", ""), "trigger")
+	if tr["source"] != "config" || tr["webhook_id"] != "wbh_00000000008n8epzr7v3khhsk2" || tr["webhook_secret_present"] != true {
+		t.Fatalf("config trigger %v", tr)
+	}
+	expect(t, c, "PATCH", "/api/automation/triggers/"+id, `{"prompt":"x"}`, 400, "read_only", prefix+"config-backed automation triggers only accept enabled updates")
+	expect(t, c, "DELETE", "/api/automation/triggers/"+id, "", 400, "read_only", prefix+"config-backed automation triggers cannot be deleted")
+	code, m := send(t, c, tr["webhook_path"].(string), "github", "example-webhook-secret", issueBody, "gh-1", time.Now(), http.Header{"X-Github-Event": {"issues"}})
+	if code != 200 {
+		t.Fatalf("delivery %d %v", code, m)
+	}
+	run := list(obj(m, "result"), "runs")[0].(map[string]any)
+	waitRun(t, c, run["id"].(string), 10*time.Second, status("completed"))
+	if b, _ := os.ReadFile(prompts); strings.TrimSpace(string(b)) != "Issue #42 was opened (issues)." {
+		t.Fatalf("prompt %q", b)
+	}
+	if strings.Contains(d.Logs(), "example-webhook-secret") {
+		t.Fatal("secret in logs")
+	}
+}

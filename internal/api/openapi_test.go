@@ -64,8 +64,8 @@ var openAPIOperations = []struct {
 	{"PATCH", "/api/automation/triggers/{id}", "200 400 401 403 404 409 413 500 503"},
 	{"DELETE", "/api/automation/triggers/{id}", "204 400 401 403 404 500 503"},
 	{"GET", "/api/automation/triggers/{id}/runs", "200 400 401 403 404 500 503"},
-	{"POST", "/api/webhooks/global/{endpoint}", "200 400 401 404 409 413 500 503"},
-	{"POST", "/api/webhooks/workspaces/{workspace_id}/{endpoint}", "200 400 401 404 409 413 500 503"},
+	{"POST", "/api/webhooks/global/{endpoint}", "200 400 401 404 409 413 429 500 503"},
+	{"POST", "/api/webhooks/workspaces/{workspace_id}/{endpoint}", "200 400 401 404 409 413 429 500 503"},
 	// extensions
 	{"GET", "/api/automation/jobs/{id}/slots", "200 400 401 403 404 500 503"},
 	{"GET", "/api/automation/jobs/{id}/preview", "200 400 401 403 404 500 503"},

@@ -41,6 +41,7 @@ type apiError struct {
 	message string
 	runIDs  []string
 	retryAt time.Time
+	header  map[string]string
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -84,6 +85,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &ae):
 		status, body.Code, body.Error, body.RunIDs = ae.status, ae.code, ae.message, ae.runIDs
+		for k, v := range ae.header {
+			w.Header().Set(k, v)
+		}
 		if !ae.retryAt.IsZero() {
 			body.RetryAt = wire.Time(ae.retryAt)
 		}
@@ -97,11 +101,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, body.Code, body.Error = 409, "conflict", ce.Message
 	case errors.As(err, &fl):
 		status, body.Code, body.Error, body.RetryAt = 409, "fire_limited", fl.Error(), wire.Time(fl.RetryAt)
-		secs := int64(time.Until(fl.RetryAt) / time.Second)
+		var secs int64
 		if d := fl.RetryAt.Sub(s.clock.Now()); d > 0 {
 			secs = int64((d + time.Second - 1) / time.Second)
-		} else {
-			secs = 0
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	case errors.As(err, &oe):
@@ -153,3 +155,5 @@ func emptyBody(w http.ResponseWriter, r *http.Request, root string) error {
 }
 
 func (s *Server) logger() *slog.Logger { return s.log }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

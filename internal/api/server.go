@@ -34,6 +34,9 @@ type Server struct {
 	startedAt time.Time
 	mux       *http.ServeMux
 	stopping  atomic.Bool
+	limiter   rateLimiter
+	// Broker feeds the change stream.
+	Broker Broker
 	// OpenAPI is the served openapi.json document.
 	OpenAPI []byte
 }
@@ -43,6 +46,20 @@ func New(svc *service.Service, clk clock.Clock, log *slog.Logger, status StatusS
 	s := &Server{svc: svc, clock: clk, log: log, status: status, startedAt: clk.Now(), mux: http.NewServeMux(), OpenAPI: openapi}
 	s.routes()
 	return s
+}
+
+// SetMetricsHandler serves h at GET /metrics (a management route).
+func (s *Server) SetMetricsHandler(h http.Handler) {
+	s.handle("/metrics", false, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
+}
+
+type routeSlotKey struct{}
+
+// WithRouteSlot prepares r so that the matched route pattern can be read after serving it
+// (for metrics labels).
+func WithRouteSlot(r *http.Request) (*http.Request, func() string) {
+	slot := new(string)
+	return r.WithContext(context.WithValue(r.Context(), routeSlotKey{}, slot)), func() string { return *slot }
 }
 
 // SetStopping makes new requests answer 503 shutting down.
@@ -57,6 +74,9 @@ type route struct {
 func (s *Server) handle(pattern string, automationRoute bool, methods map[string]http.HandlerFunc) {
 	rt := &route{methods: methods, automation: automationRoute}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if slot, ok := r.Context().Value(routeSlotKey{}).(*string); ok {
+			*slot = pattern
+		}
 		h, ok := rt.methods[r.Method]
 		if !ok && r.Method == http.MethodHead {
 			h, ok = rt.methods[http.MethodGet]
@@ -95,6 +115,7 @@ func (s *Server) routes() {
 	s.handle("/api/webhooks/global/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeGlobal)})
 	s.handle("/api/webhooks/workspaces/{workspace}/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeWorkspace)})
 	s.handle("/api/events", true, map[string]http.HandlerFunc{"POST": s.publishEvent})
+	s.handle("/api/automation/stream", true, map[string]http.HandlerFunc{"GET": s.stream})
 	s.handle("/api/automation/runs", true, map[string]http.HandlerFunc{"GET": s.listRuns})
 	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
 	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})
@@ -113,17 +134,26 @@ func (s *Server) routes() {
 
 // ServeHTTP applies the request id, the shutdown gate and routing.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.withRequestID(w, r, func(w http.ResponseWriter, r *http.Request) {
+		if s.stopping.Load() {
+			s.writeError(w, r, errUnavailable("shutting down"))
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) withRequestID(w http.ResponseWriter, r *http.Request, next http.HandlerFunc) {
+	if RequestID(r.Context()) != "" {
+		next(w, r)
+		return
+	}
 	id := r.Header.Get("X-Request-ID")
 	if !clientRequestID.MatchString(id) {
 		id = automation.NewULID(s.clock.Now())
 	}
 	w.Header().Set("X-Request-ID", id)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-	if s.stopping.Load() {
-		s.writeError(w, r, errUnavailable("shutting down"))
-		return
-	}
-	s.mux.ServeHTTP(w, r)
+	next(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 }
 
 func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {

@@ -23,8 +23,9 @@ type Config struct {
 	// Jobs are the config-sourced jobs ([[automation.jobs]]), validated, with deterministic
 	// ids, Source "config", ConfigEnabled set and ConfigHash fingerprinting the file entry.
 	Jobs []*automation.Job
-	// TriggerDefs are the raw [[automation.triggers]] tables (validated by the trigger engine).
+	// TriggerDefs are the raw [[automation.triggers]] tables; Triggers the validated ones.
 	TriggerDefs []map[string]any
+	Triggers    []*Trigger
 	// SecretEnvNames are the variables named by env: references in api.tokens, channel
 	// secrets and webhook secrets; they are removed from agent environments (SPEC §10.2).
 	SecretEnvNames []string
@@ -64,6 +65,9 @@ type Automation struct {
 	ReplayRetention      time.Duration
 	SlotsPerJob          int
 	DeliveriesPerTrigger int
+	// WebhookRateLimit is automation.webhooks.rate_limit: requests per second per webhook
+	// endpoint on the TCP listener (burst twice that); 0 disables the limit.
+	WebhookRateLimit int
 }
 
 // Agent is [agents.<name>] after preset resolution.
@@ -113,6 +117,7 @@ func Default() *Config {
 			ReplayRetention:      24 * time.Hour,
 			SlotsPerJob:          1000,
 			DeliveriesPerTrigger: 1000,
+			WebhookRateLimit:     200,
 		},
 		Agents:   map[string]*Agent{},
 		Channels: map[string]*Channel{},

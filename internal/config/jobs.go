@@ -98,6 +98,14 @@ func checkShape(path string, m map[string]any, s shape) error {
 			if !ok {
 				return errorf("%s must be a table", p)
 			}
+			if f.sub == nil { // a free table of strings (trigger filters)
+				for _, sk := range sortedKeys(sub) {
+					if _, ok := sub[sk].(string); !ok {
+						return errorf("%s[%q] must be a string", p, sk)
+					}
+				}
+				continue
+			}
 			if err := checkShape(p, sub, f.sub); err != nil {
 				return err
 			}

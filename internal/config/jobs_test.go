@@ -6,16 +6,18 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
 )
 
 // exampleEnv is the environment the annotated example (SPEC §13.2) needs.
 var exampleEnv = map[string]string{
-	"AGH_CI_TOKEN":       "ci-token-0123456789",
-	"ANTHROPIC_API_KEY":  "sk-ant-test",
-	"OPENAI_API_KEY":     "sk-openai-test",
-	"OPS_CHANNEL_SECRET": "ops-secret",
+	"AGH_CI_TOKEN":          "ci-token-0123456789",
+	"GITHUB_WEBHOOK_SECRET": "example-webhook-secret",
+	"ANTHROPIC_API_KEY":     "sk-ant-test",
+	"OPENAI_API_KEY":        "sk-openai-test",
+	"OPS_CHANNEL_SECRET":    "ops-secret",
 }
 
 // exampleSource returns testdata/example.toml with its workspace paths pointing at new
@@ -338,23 +340,61 @@ func TestJobErrors(t *testing.T) {
 }
 
 func TestTriggerDefs(t *testing.T) {
+	env := map[string]string{"S1": "secret-one", "S0": "secret-zero", "S2": "secret-two"}
 	c := mustParse(t, `
+[agents.bot]
+driver = "exec"
+command = ["true"]
+
 [[automation.triggers]]
 name = "a"
+scope = "global"
+agent = "bot"
+event = "webhook"
+endpoint_slug = "a"
+prompt = "{{ .Data.x }}"
 webhook_secret = "env:S1"
 webhook_secret_previous = "env:S0"
-anything = { goes = [1, 2] }
+webhook_secret_previous_expires_at = "2030-01-01T00:00:00Z"
+filter = { "data.action" = "opened" }
 [[automation.triggers]]
 name = "b"
+scope = "global"
+agent = "bot"
+event = "webhook"
+endpoint_slug = "b"
+prompt = "p"
 webhook_secret_ref = "env:S2"
 [[automation.triggers]]
-webhook_secret = "literal"
-`, nil)
-	if len(c.TriggerDefs) != 3 || c.TriggerDefs[0]["name"] != "a" || c.TriggerDefs[2]["webhook_secret"] != "literal" {
-		t.Fatalf("TriggerDefs = %v", c.TriggerDefs)
+name = "c"
+scope = "global"
+agent = "bot"
+event = "ext.deploy"
+prompt = "p"
+`, env)
+	if len(c.Triggers) != 3 || c.Triggers[0].Secret != "secret-one" || c.Triggers[0].Previous != "secret-zero" || c.Triggers[1].Secret != "secret-two" {
+		t.Fatalf("Triggers = %+v", c.Triggers)
+	}
+	if got := c.Triggers[0].Trigger.WebhookID; got != automation.DefinitionID(automation.PrefixWebhook, "webhook", "global", "", "a") {
+		t.Fatalf("webhook id %s", got)
+	}
+	if c.Triggers[0].Trigger.Filter["data.action"] != "opened" || c.Triggers[0].Trigger.Source != "config" {
+		t.Fatalf("trigger %+v", c.Triggers[0].Trigger)
 	}
 	if want := []string{"S0", "S1", "S2"}; !reflect.DeepEqual(c.SecretEnvNames, want) {
 		t.Fatalf("SecretEnvNames = %v, want %v", c.SecretEnvNames, want)
+	}
+	for _, bad := range []struct{ src, want string }{
+		{"[[automation.triggers]]\nname = \"x\"\nanything = 1\n", `config: unknown key "automation.triggers[0].anything"`},
+		{"[[automation.triggers]]\nname = \"x\"\nscope = \"global\"\nagent = \"bot\"\nprompt = \"p\"\nevent = \"webhook\"\nendpoint_slug = \"s\"\n",
+			`config: automation.triggers[0].webhook_secret is required when event is "webhook"`},
+		{"[[automation.triggers]]\nname = \"x\"\nscope = \"global\"\nagent = \"bot\"\nprompt = \"{{ .Nope }}\"\nevent = \"ext.a\"\n",
+			`config: automation.triggers[0].prompt is invalid: unknown activation envelope field ".Nope"`},
+	} {
+		_, err := Parse([]byte("[agents.bot]\ndriver = \"exec\"\ncommand = [\"true\"]\n"+bad.src), func(string) string { return "" }, time.Now())
+		if err == nil || err.Error() != bad.want {
+			t.Errorf("got %v, want %s", err, bad.want)
+		}
 	}
 }
 

@@ -372,10 +372,13 @@ func (p *parser) automation(t table) error {
 	if w, ok, err := t.sub("webhooks"); err != nil {
 		return err
 	} else if ok {
-		if err := w.checkKeys("replay_retention"); err != nil {
+		if err := w.checkKeys("replay_retention", "rate_limit"); err != nil {
 			return err
 		}
 		if _, err := w.duration("replay_retention", 10*time.Minute, 720*time.Hour, "10m", "720h", &a.ReplayRetention); err != nil {
+			return err
+		}
+		if err := w.intRange("rate_limit", 0, 1000000, &a.WebhookRateLimit); err != nil {
 			return err
 		}
 	}
@@ -667,7 +670,7 @@ func (p *parser) triggers(auto table) error {
 		}
 		p.cfg.TriggerDefs = append(p.cfg.TriggerDefs, t.m)
 	}
-	return nil
+	return p.buildTriggers()
 }
 
 // IsLoopback reports whether the host of an http.addr ("host:port", or a bare host) is a

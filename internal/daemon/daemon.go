@@ -24,12 +24,14 @@ import (
 	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/dispatch"
 	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/metrics"
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/secrets"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/sqlite"
 	"github.com/agh-dev/agh/internal/tasks"
+	"github.com/agh-dev/agh/internal/wire"
 )
 
 // ExitError carries the process exit status of a failed start (SPEC §13.1): 1 for runtime
@@ -89,6 +91,7 @@ type Daemon struct {
 	lock            *os.File
 	hub             *notifier
 	bus             *events.Bus
+	metrics         *metrics.Metrics
 	templates       templateCache
 }
 
@@ -172,6 +175,10 @@ func Run(ctx context.Context, o Options) error {
 	d.Service.Key = key
 	// Task-backed fires create tasks (SPEC §11.1).
 	d.Service.Delegate = d.Service.DelegateTask
+	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
+	st = timedStore{Store: st, m: d.metrics}
+	d.Store = st
+	d.Service.SetMetrics(d.metrics)
 	d.bus = events.NewBus()
 	defer d.bus.Close()
 	d.bus.Subscribe(d.onEnvelope)
@@ -179,6 +186,9 @@ func Run(ctx context.Context, o Options) error {
 		return configErr(err)
 	}
 	if err := d.Service.SyncConfigJobs(ctx, cfg); err != nil {
+		return configErr(err)
+	}
+	if err := d.Service.SyncConfigTriggers(ctx, cfg); err != nil {
 		return configErr(err)
 	}
 	d.Sched = scheduler.NewLoop(st, d.Service, d.clock, d.log)
@@ -201,6 +211,7 @@ func Run(ctx context.Context, o Options) error {
 
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
+	d.API.SetMetricsHandler(d.metrics.Handler())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -217,8 +228,7 @@ func Run(ctx context.Context, o Options) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); d.Sender.Run(runCtx) }()
 
-	handler := http.Handler(d.API)
-	servers, err := d.listen(cfg, handler)
+	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
 		wg.Wait()
@@ -320,8 +330,8 @@ func redactURL(u string) string {
 	return "…"
 }
 
-func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, error) {
-	newServer := func() *http.Server {
+func (d *Daemon) listen(cfg *config.Config, tcpHandler, socketHandler http.Handler) ([]*http.Server, error) {
+	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -338,7 +348,7 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		return nil, runtimeErr("listen on %s: %v", cfg.HTTP.Addr, err)
 	}
 	d.Addr = ln.Addr().String()
-	tcp := newServer()
+	tcp := newServer(tcpHandler)
 	servers = append(servers, tcp)
 	go func() { _ = tcp.Serve(ln) }()
 
@@ -355,7 +365,7 @@ func (d *Daemon) listen(cfg *config.Config, h http.Handler) ([]*http.Server, err
 		}
 		_ = os.Chmod(sock, 0o600)
 		d.SocketPath = sock
-		us := newServer()
+		us := newServer(socketHandler)
 		servers = append(servers, us)
 		go func() { _ = us.Serve(ul) }()
 	}
@@ -406,8 +416,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 		cfg.NodeID, cfg.HTTP, cfg.Store = old.NodeID, old.HTTP, old.Store
 		cfg.Log.Format, cfg.Log.File = old.Log.Format, old.Log.File
 		cfg.Automation.Enabled = old.Automation.Enabled
-		if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
+		if !config.IsLoopback(cfg.HTTP.Addr) && len(cfg.API.Tokens) == 0 {
+			err = fmt.Errorf("http.addr %q is not a loopback address; configure api.tokens or AGH_API_TOKEN", cfg.HTTP.Addr)
+		} else if err = d.Service.SyncConfigWorkspaces(ctx, cfg.Workspaces); err == nil {
 			if err = d.Service.SyncConfigJobs(ctx, cfg); err == nil {
+				err = d.Service.SyncConfigTriggers(ctx, cfg)
+			}
+			if err == nil {
 				d.Service.SetConfig(cfg)
 				_ = d.setLogLevel(cfg.Log.Level)
 			}
@@ -416,11 +431,13 @@ func (d *Daemon) Reload(ctx context.Context) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
+		d.metrics.Reload("rejected")
 		d.lastReloadError = err.Error()
 		d.log.Error("config reload rejected: "+err.Error(), "component", "config")
 		return
 	}
 	d.lastReloadError = ""
+	d.metrics.Reload("applied")
 	d.log.Info("config reloaded", "component", "config")
 	// A changed automation.timezone or pause flag can move every job's next slot.
 	all, lerr := d.Store.AllJobs(ctx)
@@ -449,14 +466,65 @@ func (d *Daemon) LastReloadError() string {
 	return d.lastReloadError
 }
 
-// notifier fans committed changes out to the scheduler (and later the dispatcher and SSE).
+// notifier fans committed changes out to the scheduler, the dispatcher and the change stream.
 type notifier struct{ d *Daemon }
 
-func (n *notifier) JobChanged(id string) {
-	n.d.Sched.Update(context.Background(), id)
+// JobChanged implements service.Notifier.
+func (n *notifier) JobChanged(id, kind string) {
+	ctx := context.Background()
+	if kind != service.ChangeCursor {
+		n.d.Sched.Update(ctx, id)
+	}
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
+		return
+	}
+	rec, err := n.d.Store.GetJob(ctx, id)
+	if err != nil {
+		return
+	}
+	name := "job.updated"
+	if kind == service.ChangeCreated {
+		name = "job.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"job": wire.FromJob(rec.Job, rec.Cursor, n.d.Service.Config().Automation.Enabled)})
 }
 
+// TriggerChanged implements service.Notifier.
+func (n *notifier) TriggerChanged(id, kind string) {
+	if kind == service.ChangeDeleted {
+		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
+		return
+	}
+	t, err := n.d.Store.GetTrigger(context.Background(), id)
+	if err != nil {
+		return
+	}
+	name := "trigger.updated"
+	if kind == service.ChangeCreated {
+		name = "trigger.created"
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"trigger": wire.FromTrigger(t, n.d.clock.Now())})
+}
+
+// RunsChanged implements service.Notifier and dispatch.Hooks.
 func (n *notifier) RunsChanged(runs []*automation.Run) {
+	for _, r := range runs {
+		name := "run.updated"
+		if (r.Status == automation.RunScheduled && r.DispatchedAt.IsZero() && r.DeliveryError == "") ||
+			(r.Status == automation.RunDelegated && r.DeliveryError == "") {
+			name = "run.created"
+		}
+		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		switch {
+		case automation.Terminal(r.Status) && r.Status != automation.RunDelegated:
+			n.d.metrics.RunTerminal(r)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.metrics.RunStarted(r)
+		case name == "run.created" && r.Attempt > 1:
+			n.d.metrics.Retry()
+		}
+	}
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
 	}
@@ -485,13 +553,22 @@ func (n *notifier) TaskRunsTerminated(runs []*automation.TaskRun) {
 	}
 }
 
+// RunsTerminated implements service.Notifier.
 func (n *notifier) RunsTerminated(runs []*automation.Run) {
 	if n.d.Disp != nil {
 		n.d.Disp.Terminate(runs)
 	}
 }
 
-// TriggerChanged implements service.Notifier.
-func (n *notifier) TriggerChanged(id string) {}
+// timedStore observes the latency of every write transaction (agh_store_write_duration_seconds).
+type timedStore struct {
+	store.Store
+	m *metrics.Metrics
+}
 
-var _ = errors.New
+func (t timedStore) Write(ctx context.Context, fn func(tx store.Tx) error) error {
+	start := time.Now()
+	err := t.Store.Write(ctx, fn)
+	t.m.StoreWrite(t.Kind(), time.Since(start))
+	return err
+}

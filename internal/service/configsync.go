@@ -19,7 +19,8 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 	now := s.now()
 	opts := s.SchedulerOptions()
 	opts.DefaultTZ = cfg.Automation.Timezone
-	var changed []string
+	type change struct{ id, kind string }
+	var changed []change
 	var canceled []*automation.Run
 	err := s.Store.Write(ctx, func(tx store.Tx) error {
 		all, err := tx.AllJobs(ctx)
@@ -59,7 +60,7 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 						return err
 					}
 				}
-				changed = append(changed, nj.ID)
+				changed = append(changed, change{nj.ID, ChangeCreated})
 				continue
 			}
 			overridden := old.Job.Enabled != old.Job.ConfigEnabled
@@ -91,7 +92,7 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			if _, err := scheduler.ApplyChange(tx, oldView, nj, old.Cursor, now, opts); err != nil {
 				return err
 			}
-			changed = append(changed, nj.ID)
+			changed = append(changed, change{nj.ID, ChangeUpdated})
 		}
 		for id, r := range stored {
 			if r.Job.Source != automation.SourceConfig || want[id] {
@@ -105,7 +106,7 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			if err := tx.DeleteJob(id); err != nil {
 				return err
 			}
-			changed = append(changed, id)
+			changed = append(changed, change{id, ChangeDeleted})
 		}
 		return nil
 	})
@@ -116,8 +117,8 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 		}
 		return err
 	}
-	for _, id := range changed {
-		s.notify().JobChanged(id)
+	for _, c := range changed {
+		s.notify().JobChanged(c.id, c.kind)
 	}
 	if len(canceled) > 0 {
 		s.notify().RunsChanged(canceled)

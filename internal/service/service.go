@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,12 +20,21 @@ import (
 	"github.com/agh-dev/agh/internal/store"
 )
 
+// Change kinds passed to Notifier.
+const (
+	ChangeCreated = "created"
+	ChangeUpdated = "updated"
+	ChangeDeleted = "deleted"
+	// ChangeCursor: only the cursor moved (a reconciliation); the scheduler already knows.
+	ChangeCursor = "cursor"
+)
+
 // Notifier receives committed changes. Every method must return quickly.
 type Notifier interface {
 	// JobChanged is called after a job (and its cursor) changed or was deleted.
-	JobChanged(jobID string)
+	JobChanged(jobID, kind string)
 	// TriggerChanged is called after a trigger changed or was deleted.
-	TriggerChanged(triggerID string)
+	TriggerChanged(triggerID, kind string)
 	// RunsChanged is called after runs were created or changed state.
 	RunsChanged(runs []*automation.Run)
 	// RunsTerminated asks for the processes of these (already canceled) runs to be stopped.
@@ -33,8 +43,8 @@ type Notifier interface {
 
 type nopNotifier struct{}
 
-func (nopNotifier) JobChanged(string)                {}
-func (nopNotifier) TriggerChanged(string)            {}
+func (nopNotifier) JobChanged(string, string)        {}
+func (nopNotifier) TriggerChanged(string, string)    {}
 func (nopNotifier) RunsChanged([]*automation.Run)    {}
 func (nopNotifier) RunsTerminated([]*automation.Run) {}
 
@@ -157,7 +167,7 @@ func (s *Service) insertJob(ctx context.Context, job *automation.Job, now time.T
 	if err != nil {
 		return store.JobRecord{}, mapStoreErr(err)
 	}
-	s.notify().JobChanged(job.ID)
+	s.notify().JobChanged(job.ID, ChangeCreated)
 	return store.JobRecord{Job: job, Cursor: cur}, nil
 }
 
@@ -196,12 +206,12 @@ func (s *Service) PatchJob(ctx context.Context, id string, in *automation.JobInp
 	if err != nil {
 		return rec, mapStoreErr(err)
 	}
-	s.afterReconcile(id, out)
+	s.afterReconcile(id, out, ChangeUpdated)
 	return rec, nil
 }
 
-func (s *Service) afterReconcile(jobID string, out *scheduler.Outcome) {
-	s.notify().JobChanged(jobID)
+func (s *Service) afterReconcile(jobID string, out *scheduler.Outcome, kind string) {
+	s.notify().JobChanged(jobID, kind)
 	if out == nil {
 		return
 	}
@@ -235,7 +245,7 @@ func (s *Service) DeleteJob(ctx context.Context, id string, allowConfig bool) er
 	if err != nil {
 		return err
 	}
-	s.notify().JobChanged(id)
+	s.notify().JobChanged(id, ChangeDeleted)
 	if len(canceled) > 0 {
 		s.notify().RunsChanged(canceled)
 		s.notify().RunsTerminated(canceled)
@@ -371,6 +381,7 @@ func (s *Service) CancelRun(ctx context.Context, id string) (*automation.Run, er
 func (s *Service) ReconcileJob(ctx context.Context, id string) (*automation.Cursor, error) {
 	var out *scheduler.Outcome
 	var gone bool
+	var before time.Time
 	err := s.Store.Write(ctx, func(tx store.Tx) error {
 		rec, err := tx.LockJob(id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -379,18 +390,24 @@ func (s *Service) ReconcileJob(ctx context.Context, id string) (*automation.Curs
 		} else if err != nil {
 			return err
 		}
+		before = rec.Cursor.NextRunAt
 		out, err = scheduler.Reconcile(tx, rec.Job, rec.Cursor, s.now(), s.SchedulerOptions())
 		return err
 	})
 	if err != nil {
+		s.metrics().ReconcileFailed()
 		s.recordResumeFailure(ctx, id)
 		return nil, err
 	}
 	if gone {
 		return nil, nil
 	}
-	if len(out.Admitted) > 0 || len(out.Superseded) > 0 {
-		s.afterReconcile(id, out)
+	for k, n := range out.Slots {
+		outcome, reason, _ := strings.Cut(k, "/")
+		s.metrics().Slots(outcome, reason, n)
+	}
+	if len(out.Admitted) > 0 || len(out.Superseded) > 0 || !out.Cursor.NextRunAt.Equal(before) {
+		s.afterReconcile(id, out, ChangeCursor)
 	}
 	return out.Cursor, nil
 }

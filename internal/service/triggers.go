@@ -79,7 +79,7 @@ func (s *Service) CreateTrigger(ctx context.Context, in *automation.TriggerInput
 	if err := s.Store.Write(ctx, func(tx store.Tx) error { return tx.InsertTrigger(t) }); err != nil {
 		return nil, mapTriggerErr(err)
 	}
-	s.notify().TriggerChanged(t.ID)
+	s.notify().TriggerChanged(t.ID, ChangeCreated)
 	return t, nil
 }
 
@@ -141,7 +141,7 @@ func (s *Service) PatchTrigger(ctx context.Context, id string, in *automation.Tr
 	if err != nil {
 		return nil, mapTriggerErr(err)
 	}
-	s.notify().TriggerChanged(id)
+	s.notify().TriggerChanged(id, ChangeUpdated)
 	return out, nil
 }
 
@@ -167,7 +167,7 @@ func (s *Service) DeleteTrigger(ctx context.Context, id string, allowConfig bool
 	if err != nil {
 		return err
 	}
-	s.notify().TriggerChanged(id)
+	s.notify().TriggerChanged(id, ChangeDeleted)
 	if len(canceled) > 0 {
 		s.notify().RunsChanged(canceled)
 		s.notify().RunsTerminated(canceled)

@@ -163,6 +163,8 @@ type Reader interface {
 	// NextScheduledAt returns the earliest scheduled_at after `after` among scheduled runs
 	// (the dispatcher sleeps until then).
 	NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error)
+	// NodeHeartbeat returns a node's last heartbeat, or ErrNotFound (SPEC §15.1).
+	NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	// GetMeta reads a small named value (schema facts, the secret-key canary, …).
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 
@@ -243,6 +245,13 @@ type Tx interface {
 	DeleteReplayClaims(triggerID string) error
 	// PruneReplayClaims deletes claims created before the instant.
 	PruneReplayClaims(before time.Time) error
+
+	// RenewLeases sets lease_expires_at = until on the owner's running runs (SPEC §15.3).
+	RenewLeases(owner string, until time.Time) (int, error)
+	// ExpiredRuns returns up to limit running runs whose lease expired before now.
+	ExpiredRuns(now time.Time, limit int) ([]*automation.Run, error)
+	// HeartbeatNode records a node's heartbeat.
+	HeartbeatNode(id string, now, startedAt time.Time) error
 
 	InsertWorkspace(w *automation.Workspace) error
 	UpdateWorkspace(w *automation.Workspace) error

@@ -72,10 +72,10 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// migrate brings the database to SchemaVersion in one IMMEDIATE transaction, so that two
+// migrate brings the database to the last of ms in one IMMEDIATE transaction, so that two
 // processes opening the same file concurrently apply each migration once. PRAGMA user_version
 // is the authoritative version; schema_migrations keeps the history.
-func migrate(ctx context.Context, conn *sql.Conn, now func() time.Time) (err error) {
+func migrate(ctx context.Context, conn *sql.Conn, ms []migration, now func() time.Time) (err error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
@@ -88,10 +88,10 @@ func migrate(ctx context.Context, conn *sql.Conn, now func() time.Time) (err err
 	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if current > len(migrations) {
-		return &SchemaVersionError{Version: current, Supported: len(migrations)}
+	if current > len(ms) {
+		return &SchemaVersionError{Version: current, Supported: len(ms)}
 	}
-	for _, m := range migrations[current:] {
+	for _, m := range ms[current:] {
 		if _, err := conn.ExecContext(ctx, m.sql); err != nil {
 			return fmt.Errorf("sqlite: migration %04d_%s: %w", m.version, m.name, err)
 		}

@@ -152,6 +152,12 @@ func (r reader) GetJob(ctx context.Context, id string) (store.JobRecord, error) 
 
 // ListJobs returns jobs matching q ordered by (name, id), byte-wise.
 func (r reader) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobRecord, error) {
+	query, args := jobsQuery(q)
+	return getAll(ctx, r, scanJob, query, args...)
+}
+
+// jobsQuery builds the SQL of ListJobs.
+func jobsQuery(q store.JobQuery) (string, []any) {
 	var (
 		b    strings.Builder
 		args []any
@@ -175,7 +181,7 @@ func (r reader) ListJobs(ctx context.Context, q store.JobQuery) ([]store.JobReco
 	}
 	b.WriteString(" ORDER BY j.name, j.id LIMIT ?")
 	args = append(args, limit(q.Limit))
-	return getAll(ctx, r, scanJob, b.String(), args...)
+	return b.String(), args
 }
 
 // AllJobs returns every job with its cursor, ordered by (name, id).
@@ -183,9 +189,12 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 	return getAll(ctx, r, scanJob, jobSelect+" ORDER BY j.name, j.id")
 }
 
-// CountWorkspaceDefinitions counts the definitions bound to a workspace.
+const countWorkspaceDefinitionsSQL = `SELECT (SELECT count(*) FROM jobs WHERE workspace_id = ?) +
+	(SELECT count(*) FROM triggers WHERE workspace_id = ?)`
+
+// CountWorkspaceDefinitions counts the jobs and triggers bound to a workspace.
 func (r reader) CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error) {
-	row, err := r.row(ctx, "SELECT (SELECT count(*) FROM jobs WHERE workspace_id = ?) + (SELECT count(*) FROM triggers WHERE workspace_id = ?)", workspaceID, workspaceID)
+	row, err := r.row(ctx, countWorkspaceDefinitionsSQL, workspaceID, workspaceID)
 	if err != nil {
 		return 0, err
 	}
@@ -240,6 +249,15 @@ func (r reader) GetRun(ctx context.Context, id string) (*automation.Run, error) 
 // filters is an index range scan: runs_def_started for a job or trigger, runs_status_started
 // for a status, runs_fire_attempt for a fire and runs_started otherwise.
 func (r reader) ListRuns(ctx context.Context, q store.RunQuery) ([]*automation.Run, error) {
+	query, args, err := runsQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	return getAll(ctx, r, scanRun, query, args...)
+}
+
+// runsQuery builds the SQL of ListRuns.
+func runsQuery(q store.RunQuery) (string, []any, error) {
 	var (
 		b    strings.Builder
 		args []any
@@ -270,20 +288,40 @@ func (r reader) ListRuns(ctx context.Context, q store.RunQuery) ([]*automation.R
 		b.WriteString(" AND started_at >= ?")
 		args = append(args, e.t(q.Since))
 	}
-	if !q.Until.IsZero() {
-		b.WriteString(" AND started_at < ?")
-		args = append(args, e.t(q.Until))
+	// Until and the keyset position are both upper bounds on (started_at, id): started_at < u
+	// is (started_at, id) < (u, "") because ids are non-empty. Only the tighter one is
+	// emitted, so that SQLite uses it as the end of the index range instead of filtering.
+	var (
+		upper   bool
+		upAt    int64
+		upID    string
+		hasKey  = !q.BeforeStartedAt.IsZero() || q.BeforeID != ""
+		keyAt   = e.t(q.BeforeStartedAt)
+		untilAt = e.t(q.Until)
+	)
+	switch {
+	case hasKey && !q.Until.IsZero():
+		upper = true
+		if untilAt <= keyAt {
+			upAt, upID = untilAt, ""
+		} else {
+			upAt, upID = keyAt, q.BeforeID
+		}
+	case hasKey:
+		upper, upAt, upID = true, keyAt, q.BeforeID
+	case !q.Until.IsZero():
+		upper, upAt, upID = true, untilAt, ""
 	}
-	if !q.BeforeStartedAt.IsZero() || q.BeforeID != "" {
+	if upper {
 		b.WriteString(" AND (started_at, id) < (?, ?)")
-		args = append(args, e.t(q.BeforeStartedAt), q.BeforeID)
+		args = append(args, upAt, upID)
 	}
 	if e.err != nil {
-		return nil, e.err
+		return "", nil, e.err
 	}
 	b.WriteString(" ORDER BY started_at DESC, id DESC LIMIT ?")
 	args = append(args, limit(q.Limit))
-	return getAll(ctx, r, scanRun, b.String(), args...)
+	return b.String(), args, nil
 }
 
 // CountRunsByStatus counts runs per status; statuses without runs are absent.
@@ -328,6 +366,15 @@ func scanLedger(sc scanner) (automation.LedgerEntry, error) {
 
 // ListLedger pages a job's ledger newest first, by (slot_at, seq) descending.
 func (r reader) ListLedger(ctx context.Context, q store.LedgerQuery) ([]automation.LedgerEntry, error) {
+	query, args, err := ledgerQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	return getAll(ctx, r, scanLedger, query, args...)
+}
+
+// ledgerQuery builds the SQL of ListLedger.
+func ledgerQuery(q store.LedgerQuery) (string, []any, error) {
 	var e enc
 	query := ledgerSelect + " WHERE job_id = ?"
 	args := []any{q.JobID}
@@ -336,11 +383,11 @@ func (r reader) ListLedger(ctx context.Context, q store.LedgerQuery) ([]automati
 		args = append(args, e.t(q.BeforeSlot), q.BeforeSeq)
 	}
 	if e.err != nil {
-		return nil, e.err
+		return "", nil, e.err
 	}
 	query += " ORDER BY slot_at DESC, seq DESC LIMIT ?"
 	args = append(args, limit(q.Limit))
-	return getAll(ctx, r, scanLedger, query, args...)
+	return query, args, nil
 }
 
 // ---- workspaces

@@ -15,9 +15,10 @@ type preparer interface {
 // stmtCache keeps one prepared statement per SQL text. The store's SQL texts are constants or
 // built from a bounded set of fragments, so the cache stays small.
 type stmtCache struct {
-	db preparer
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	db     preparer
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	closed bool
 }
 
 func newStmtCache(db preparer) *stmtCache {
@@ -26,8 +27,11 @@ func newStmtCache(db preparer) *stmtCache {
 
 func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
-	st := c.m[query]
+	st, closed := c.m[query], c.closed
 	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
 	if st != nil {
 		return st, nil
 	}
@@ -37,8 +41,11 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if prev := c.m[query]; prev != nil { // lost a race with another goroutine
+	if prev := c.m[query]; prev != nil || c.closed { // lost a race with another goroutine
 		_ = st.Close()
+		if c.closed {
+			return nil, ErrClosed
+		}
 		return prev, nil
 	}
 	c.m[query] = st
@@ -48,6 +55,7 @@ func (c *stmtCache) get(ctx context.Context, query string) (*sql.Stmt, error) {
 func (c *stmtCache) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	var errs []error
 	for q, st := range c.m {
 		errs = append(errs, st.Close())

@@ -132,10 +132,11 @@ func (t *txn) UpdateCursor(cur *automation.Cursor) error {
 
 // ---- ledger
 
+const lastLedgerSQL = ledgerSelect + " WHERE job_id = ? ORDER BY seq DESC LIMIT 1"
+
 // LastLedgerEntry returns the job's entry with the highest seq, or store.ErrNotFound.
 func (t *txn) LastLedgerEntry(jobID string) (automation.LedgerEntry, error) {
-	return getOne(bg, t.reader, scanLedger,
-		ledgerSelect+" WHERE job_id = ? ORDER BY seq DESC LIMIT 1", jobID)
+	return getOne(bg, t.reader, scanLedger, lastLedgerSQL, jobID)
 }
 
 func ledgerArgs(le *automation.LedgerEntry) ([]any, error) {
@@ -214,6 +215,16 @@ func (t *txn) InsertRun(r *automation.Run) error {
 		lease_owner, lease_expires_at, id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		args...)
+	if err != nil {
+		return err
+	}
+	return t.countStatus(r.Status, 1)
+}
+
+// countStatus adds delta to the number of runs with status (table run_status_counts).
+func (t *txn) countStatus(status string, delta int) error {
+	_, err := t.exec(bg, `INSERT INTO run_status_counts (status, n) VALUES (?, ?)
+		ON CONFLICT (status) DO UPDATE SET n = n + excluded.n`, status, delta)
 	return err
 }
 
@@ -239,6 +250,14 @@ func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 		return false, err
 	}
 	if n > 0 {
+		if r.Status != fromStatus {
+			if err := t.countStatus(fromStatus, -1); err != nil {
+				return false, err
+			}
+			if err := t.countStatus(r.Status, 1); err != nil {
+				return false, err
+			}
+		}
 		return true, nil
 	}
 	row, err := t.row(bg, "SELECT 1 FROM runs WHERE id = ?", r.ID)
@@ -254,12 +273,18 @@ func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 	return false, nil
 }
 
+// activeRunsSQL repeats the partial index runs_active's WHERE clause verbatim, which SQLite
+// needs to use it.
+const activeRunsSQL = runSelect +
+	` WHERE def_id = ? AND status IN ('scheduled', 'running') ORDER BY scheduled_at, id`
+
+// countFiresSQL counts through runs_def_started.
+const countFiresSQL = `SELECT count(*), coalesce(min(started_at), 0) FROM runs
+	WHERE def_id = ? AND started_at > ? AND started_at <= ? AND status <> 'canceled'`
+
 // ActiveRuns returns the scheduled and running runs of a job or trigger by (scheduled_at, id).
 func (t *txn) ActiveRuns(definitionID string) ([]*automation.Run, error) {
-	// The status term repeats the partial index runs_active's WHERE clause verbatim.
-	return getAll(bg, t.reader, scanRun, runSelect+
-		` WHERE def_id = ? AND status IN ('scheduled', 'running') ORDER BY scheduled_at, id`,
-		definitionID)
+	return getAll(bg, t.reader, scanRun, activeRunsSQL, definitionID)
 }
 
 // CountFires counts the definition's runs that are not canceled with started_at in
@@ -270,8 +295,7 @@ func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time
 	if e.err != nil {
 		return 0, time.Time{}, e.err
 	}
-	row, err := t.row(bg, `SELECT count(*), coalesce(min(started_at), 0) FROM runs
-		WHERE def_id = ? AND started_at > ? AND started_at <= ? AND status <> 'canceled'`, args...)
+	row, err := t.row(bg, countFiresSQL, args...)
 	if err != nil {
 		return 0, time.Time{}, err
 	}

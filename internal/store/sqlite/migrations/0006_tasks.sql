@@ -1,4 +1,4 @@
--- 0004: tasks, task runs and the channel notification outbox (SPEC §2.13, §11).
+-- 0006: tasks, task runs and the channel notification outbox (SPEC §2.13, §11).
 -- No foreign keys to jobs or runs: tasks outlive their definitions like runs do.
 CREATE TABLE tasks (
     id              TEXT    PRIMARY KEY,

@@ -1,0 +1,54 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// RenewLeases extends the leases of the owner's running runs.
+func (t *txn) RenewLeases(owner string, until time.Time) (int, error) {
+	var e enc
+	u := e.t(until)
+	res, err := t.exec(bg, "UPDATE runs SET lease_expires_at = ? WHERE status = 'running' AND lease_owner = ?", u, owner)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ExpiredRuns returns running runs whose lease expired before now.
+func (t *txn) ExpiredRuns(now time.Time, n int) ([]*automation.Run, error) {
+	var e enc
+	return getAll(bg, t.reader, scanRun, runSelect+
+		" WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?", e.t(now), limit(n))
+}
+
+// HeartbeatNode records a node's heartbeat (inserting it when new).
+func (t *txn) HeartbeatNode(id string, now, startedAt time.Time) error {
+	var e enc
+	_, err := t.exec(bg, `INSERT INTO nodes (id, heartbeat_at, started_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at`,
+		id, e.t(now), e.t(startedAt))
+	return err
+}
+
+// NodeHeartbeat returns a node's last heartbeat, or store.ErrNotFound.
+func (r reader) NodeHeartbeat(ctx context.Context, id string) (time.Time, error) {
+	row, err := r.row(ctx, "SELECT heartbeat_at FROM nodes WHERE id = ?", id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var n int64
+	if err := row.Scan(&n); errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, store.ErrNotFound
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	return fromNanos(n), nil
+}
