@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -449,6 +450,9 @@ func TestChannelNotifiesSecondDaemonWebhookTrigger(t *testing.T) {
 	if rr := obj(expect(t, c, "GET", "/api/automation/runs/"+r["id"].(string), "", 200, "", ""), "run"); rr["delivery_error"] != nil {
 		t.Fatalf("delivery error %v", rr)
 	}
+	if text := metricsText(t, a); !strings.Contains(text, `agh_channel_notifications_total{result="delivered"} 2`) {
+		t.Fatalf("metrics lack the deliveries:\n%s", text)
+	}
 	if strings.Contains(a.Logs(), "shared-channel-secret") {
 		t.Fatal("channel secret in the log")
 	}
@@ -541,6 +545,13 @@ func TestChannelAbandoned(t *testing.T) {
 	rr = waitRun(t, c, r2["id"].(string), 10*time.Second, func(m map[string]any) bool { return m["delivery_error"] != nil })
 	if rr["delivery_error"] != `channel "gone" is not configured` || len(flaky.attempts()) != 1 {
 		t.Fatalf("unconfigured channel: %v after %d attempts", rr, len(flaky.attempts()))
+	}
+	// The task.ended of the first task is abandoned after its six attempts too.
+	waitFor(t, "three abandoned notifications", 20*time.Second, func() bool {
+		return strings.Contains(metricsText(t, d), `agh_channel_notifications_total{result="abandoned"} 3`)
+	})
+	if n := len(never.attempts()); n != 12 {
+		t.Fatalf("%d attempts at the failing endpoint, want 12", n)
 	}
 }
 
@@ -680,5 +691,92 @@ func TestRecoveryFailsInterruptedTaskRuns(t *testing.T) {
 	waitFor(t, "task.ended", 10*time.Second, func() bool { return len(rc.attempts()) == 2 })
 	if a := rc.attempts()[1]; a.typ != "task.ended" || !strings.Contains(a.body, `"status":"failed"`) {
 		t.Fatalf("task.ended %+v", a)
+	}
+}
+
+// openStream connects to the change stream and returns a function that waits for the next
+// event of a name (skipping others) and returns its data.
+func openStream(t *testing.T, d *testutil.Daemon) func(name string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", d.URL()+"/api/automation/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	events := make(chan [2]string, 256)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var name string
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "event: "); ok {
+				name = v
+			} else if v, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- [2]string{name, v}
+			}
+		}
+	}()
+	return func(want string) string {
+		t.Helper()
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("stream closed waiting for %s", want)
+				}
+				if ev[0] == want {
+					return ev[1]
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no %s event", want)
+			}
+		}
+	}
+}
+
+func metricsText(t *testing.T, d *testutil.Daemon) string {
+	t.Helper()
+	resp, err := http.Get(d.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestTaskChangeStreamAndMetrics(t *testing.T) {
+	d := testutil.StartDaemon(t, testutil.Options{Config: baseConfig + agentCfg("ok", "true")})
+	c := d.Client
+	next := openStream(t, d)
+	next("hello")
+	j := createJob(t, c, taskJob("streamed", `{}`))
+	r := delegate(t, c, j["id"].(string))
+	if ev := next("task.created"); !strings.Contains(ev, `"id":"`+r["task_id"].(string)+`"`) || !strings.Contains(ev, `"status":"open"`) {
+		t.Fatalf("task.created %s", ev)
+	}
+	expect(t, c, "POST", "/api/tasks/"+r["task_id"].(string)+"/complete", "", 200, "", "")
+	if ev := next("task.updated"); !strings.Contains(ev, `"status":"done"`) {
+		t.Fatalf("task.updated %s", ev)
+	}
+	aj := createJob(t, c, taskJob("agentic", `{"owner":{"kind":"agent","ref":"ok"}}`))
+	ar := delegate(t, c, aj["id"].(string))
+	next("task.created")
+	for {
+		ev := next("task.updated")
+		if !strings.Contains(ev, ar["task_id"].(string)) {
+			t.Fatalf("task.updated of another task: %s", ev)
+		}
+		if strings.Contains(ev, `"status":"done"`) {
+			break
+		}
+	}
+	text := metricsText(t, d)
+	if !strings.Contains(text, `agh_tasks_total{status="done"} 2`) {
+		t.Fatalf("metrics lack the done tasks:\n%s", text)
 	}
 }

@@ -200,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	d.Sender = tasks.NewSender(tasks.SenderOptions{
 		Store: st, Clock: d.clock, Log: d.log, Config: d.Service.Config, UserAgent: "agh/" + api.Version,
-		RunsChanged: d.hub.RunsChanged,
+		RunsChanged: d.hub.RunsChanged, Result: d.metrics.Channel,
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
@@ -528,16 +528,35 @@ func (n *notifier) RunsChanged(runs []*automation.Run) {
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
 	}
+	created := false
 	for _, r := range runs {
-		if r.TaskID != "" && r.Status == automation.RunDelegated && n.d.Sender != nil {
-			n.d.Sender.Wake() // a task.created notification may be waiting
-			break
+		if r.TaskID != "" && r.Status == automation.RunDelegated && r.DeliveryError == "" {
+			created = true
+			n.publishTask("task.created", r.TaskID)
 		}
+	}
+	if created && n.d.Sender != nil {
+		n.d.Sender.Wake() // a task.created notification may be waiting
 	}
 }
 
-// TasksChanged implements service.TaskNotifier.
+// publishTask sends the current state of a task to the change stream.
+func (n *notifier) publishTask(name, id string) {
+	t, err := n.d.Store.GetTask(context.Background(), id)
+	if err != nil {
+		return
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"task": wire.FromTask(t, true)})
+}
+
+// TasksChanged implements service.TaskNotifier and dispatch.Hooks.
 func (n *notifier) TasksChanged(ts []*automation.Task) {
+	for _, t := range ts {
+		n.publishTask("task.updated", t.ID)
+		if automation.TaskClosed(t.Status) {
+			n.d.metrics.Task(t.Status)
+		}
+	}
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
 	}

@@ -117,6 +117,7 @@ func (d *Daemon) taskSessionEnvelope(kind string, task *automation.Task, tr *aut
 
 // TaskSessionStarted implements dispatch.Hooks: publishes session.created for a task run.
 func (n *notifier) TaskSessionStarted(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string) {
+	n.publishTask("task.updated", task.ID)
 	n.d.publish(n.d.taskSessionEnvelope(events.KindSessionCreated, task, tr, drun, driver))
 }
 
@@ -125,6 +126,10 @@ func (n *notifier) TaskSessionStarted(task *automation.Task, tr *automation.Task
 // for the task.ended notification.
 func (n *notifier) TaskRunFinished(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string) {
 	d := n.d
+	n.publishTask("task.updated", task.ID)
+	if tr.Status != automation.TaskRunCanceled && automation.TaskClosed(task.Status) {
+		d.metrics.Task(task.Status) // canceled tasks were counted by the cancel
+	}
 	if tr.SessionID != "" {
 		d.publish(d.taskSessionEnvelope(events.KindSessionStopped, task, tr, drun, driver))
 	}

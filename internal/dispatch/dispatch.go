@@ -33,6 +33,8 @@ type Hooks interface {
 	SessionStarted(run *automation.Run, driver string)
 	// RunFinished is called after a started run's terminal state (and retry row) committed.
 	RunFinished(run *automation.Run, driver string, retry *automation.Run)
+	// TasksChanged is called after tasks changed state (agent task runs started).
+	TasksChanged(tasks []*automation.Task)
 	// TaskSessionStarted is called once an agent task run's session id is recorded; drun is
 	// the task's delegated automation run.
 	TaskSessionStarted(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string)
@@ -273,6 +275,13 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 	}
 	for _, r := range started {
 		d.launch(r.ID, func(ctx context.Context) { d.execute(ctx, r) })
+	}
+	if len(tstarted) > 0 {
+		ts := make([]*automation.Task, len(tstarted))
+		for i, it := range tstarted {
+			ts[i] = it.task
+		}
+		d.o.Hooks.TasksChanged(ts)
 	}
 	for _, it := range tstarted {
 		d.launch(it.trun.ID, func(ctx context.Context) { d.executeTask(ctx, it) })

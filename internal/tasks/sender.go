@@ -49,6 +49,8 @@ type SenderOptions struct {
 	UserAgent string
 	// RunsChanged is called after delegated runs got a delivery_error (may be nil).
 	RunsChanged func(runs []*automation.Run)
+	// Result is called with "delivered" or "abandoned" when a notification is settled (may be nil).
+	Result func(result string)
 	// Transport overrides the HTTP transport (nil: a clone of http.DefaultTransport).
 	Transport http.RoundTripper
 }
@@ -176,6 +178,7 @@ func (s *Sender) attempt(ctx context.Context, n *automation.Notification) {
 	switch {
 	case err == nil:
 		c.Status, c.LastError = automation.NotificationDelivered, ""
+		defer s.result(automation.NotificationDelivered)
 		s.o.Log.Info("channel notification delivered", "component", "channels", "channel", n.Channel,
 			"notification_id", n.ID, "type", n.Type, "task_id", n.TaskID, "attempts", c.Attempts)
 	case c.Attempts >= MaxAttempts:
@@ -230,10 +233,17 @@ func (s *Sender) abandonAttempted(n *automation.Notification, msg string) {
 		s.o.Log.Error("record abandoned notification failed", "component", "channels", "notification_id", n.ID, "err", err)
 		return
 	}
+	s.result(automation.NotificationAbandoned)
 	s.o.Log.Warn("channel notification abandoned", "component", "channels", "channel", n.Channel,
 		"notification_id", n.ID, "type", n.Type, "task_id", n.TaskID, "err", msg)
 	if changed != nil && s.o.RunsChanged != nil {
 		s.o.RunsChanged([]*automation.Run{changed})
+	}
+}
+
+func (s *Sender) result(r string) {
+	if s.o.Result != nil {
+		s.o.Result(r)
 	}
 }
 
