@@ -224,14 +224,19 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 	}
-	// Pending channel notifications resume (SPEC §7.10 step 4).
-	wg.Add(1)
-	go func() { defer wg.Done(); d.Sender.Run(runCtx) }()
+	// Pending channel notifications resume (SPEC §7.10 step 4). The sender keeps delivering
+	// while running agents get their shutdown grace, so that their task.ended go out.
+	senderCtx, stopSender := context.WithCancel(ctx)
+	defer stopSender()
+	senderDone := make(chan struct{})
+	go func() { defer close(senderDone); d.Sender.Run(senderCtx) }()
 
 	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
 		wg.Wait()
+		stopSender()
+		<-senderDone
 		return err
 	}
 	d.log.Info("agh daemon started", "component", "http", "addr", d.Addr, "socket", d.SocketPath, "data_dir", d.DataDir, "store", st.Kind())
@@ -264,6 +269,8 @@ func Run(ctx context.Context, o Options) error {
 	cancelRun()
 	wg.Wait()
 	d.Disp.Shutdown(d.Service.Config().Automation.ShutdownGrace)
+	stopSender() // an attempt in flight is abandoned at once and repeated after restart
+	<-senderDone
 	if d.SocketPath != "" {
 		_ = os.Remove(d.SocketPath)
 	}
