@@ -91,6 +91,9 @@ type Daemon struct {
 	lock            *os.File
 	hub             *notifier
 	bus             *events.Bus
+	rawStore        store.Store
+	nodeID          string
+	startedAt       time.Time
 	metrics         *metrics.Metrics
 	templates       templateCache
 }
@@ -165,16 +168,22 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	d.Store = st
+	d.rawStore = st
+	d.nodeID = cfg.NodeID
 	defer st.Close()
 
 	key, err := d.secretKey(ctx, st)
 	if err != nil {
 		return err
 	}
+	if err := d.claimNodeID(ctx, st, cfg.NodeID); err != nil {
+		return err
+	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
 	// Task-backed fires create tasks (SPEC §11.1).
 	d.Service.Delegate = d.Service.DelegateTask
+	d.Service.Log = d.log
 	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
 	st = timedStore{Store: st, m: d.metrics}
 	d.Store = st
@@ -204,7 +213,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
-		if err := d.Disp.Recover(ctx); err != nil {
+		if err := d.Disp.Recover(ctx, st.Kind() == "postgres"); err != nil {
 			return runtimeErr("recover runs: %v", err)
 		}
 	}
@@ -220,9 +229,13 @@ func Run(ctx context.Context, o Options) error {
 		if err := d.Sched.Boot(runCtx); err != nil {
 			return runtimeErr("scheduler boot: %v", err)
 		}
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
+		go func() { defer wg.Done(); d.Disp.RunLeases(runCtx) }()
+		wg.Add(2)
+		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
+		go func() { defer wg.Done(); d.runCluster(runCtx) }()
 	}
 	// Pending channel notifications resume (SPEC §7.10 step 4). The sender keeps delivering
 	// while running agents get their shutdown grace, so that their task.ended go out.
@@ -473,14 +486,20 @@ func (d *Daemon) LastReloadError() string {
 	return d.lastReloadError
 }
 
-// notifier fans committed changes out to the scheduler, the dispatcher and the change stream.
+// notifier fans committed changes out to the scheduler, the dispatcher, the change stream
+// and the other nodes.
 type notifier struct{ d *Daemon }
 
 // JobChanged implements service.Notifier.
-func (n *notifier) JobChanged(id, kind string) {
+func (n *notifier) JobChanged(id, kind string) { n.jobChanged(id, kind, true) }
+
+func (n *notifier) jobChanged(id, kind string, local bool) {
 	ctx := context.Background()
-	if kind != service.ChangeCursor {
+	if kind != service.ChangeCursor || !local {
 		n.d.Sched.Update(ctx, id)
+	}
+	if local {
+		n.d.announce("job", id, kind)
 	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
@@ -498,7 +517,12 @@ func (n *notifier) JobChanged(id, kind string) {
 }
 
 // TriggerChanged implements service.Notifier.
-func (n *notifier) TriggerChanged(id, kind string) {
+func (n *notifier) TriggerChanged(id, kind string) { n.triggerChanged(id, kind, true) }
+
+func (n *notifier) triggerChanged(id, kind string, local bool) {
+	if local {
+		n.d.announce("trigger", id, kind)
+	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
 		return
@@ -515,7 +539,9 @@ func (n *notifier) TriggerChanged(id, kind string) {
 }
 
 // RunsChanged implements service.Notifier and dispatch.Hooks.
-func (n *notifier) RunsChanged(runs []*automation.Run) {
+func (n *notifier) RunsChanged(runs []*automation.Run) { n.runsChanged(runs, true) }
+
+func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
 	for _, r := range runs {
 		name := "run.updated"
 		if (r.Status == automation.RunScheduled && r.DispatchedAt.IsZero() && r.DeliveryError == "") ||
@@ -523,6 +549,17 @@ func (n *notifier) RunsChanged(runs []*automation.Run) {
 			name = "run.created"
 		}
 		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		if !local {
+			continue
+		}
+		n.d.announce("run", r.ID, name)
+		switch {
+		case name == "run.created":
+			n.d.log.Info("run admitted", "component", "dispatcher", "run_id", r.ID, "job_id", r.JobID, "trigger_id", r.TriggerID,
+				"fire_id", r.FireID, "origin", r.Origin, "attempt", r.Attempt, "node_id", n.d.nodeID)
+		case r.Status == automation.RunRunning && r.SessionID == "":
+			n.d.log.Info("run started", "component", "dispatcher", "run_id", r.ID, "fire_id", r.FireID, "node_id", n.d.nodeID)
+		}
 		switch {
 		case automation.Terminal(r.Status) && r.Status != automation.RunDelegated:
 			n.d.metrics.RunTerminal(r)
@@ -597,4 +634,45 @@ func (t timedStore) Write(ctx context.Context, fn func(tx store.Tx) error) error
 	err := t.Store.Write(ctx, fn)
 	t.m.StoreWrite(t.Kind(), time.Since(start))
 	return err
+}
+
+// HeartbeatEvery is the node heartbeat period; a heartbeat younger than NodeLiveFor marks a
+// live node (SPEC §15.1).
+var (
+	HeartbeatEvery = 10 * time.Second
+	NodeLiveFor    = 30 * time.Second
+)
+
+// claimNodeID refuses to start when another live node uses the same node id (PostgreSQL; a
+// SQLite data directory is already exclusive through its lock) and records the first heartbeat.
+func (d *Daemon) claimNodeID(ctx context.Context, st store.Store, id string) error {
+	now := d.clock.Now().UTC()
+	if st.Kind() == "postgres" {
+		hb, err := st.NodeHeartbeat(ctx, id)
+		if err == nil && now.Sub(hb) < NodeLiveFor {
+			return runtimeErr("node_id %q is already in use", id)
+		}
+	}
+	if err := st.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, now) }); err != nil {
+		return runtimeErr("record node heartbeat: %v", err)
+	}
+	d.startedAt = now
+	return nil
+}
+
+func (d *Daemon) heartbeat(ctx context.Context, id string) {
+	t := d.clock.NewTimer(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		now := d.clock.Now().UTC()
+		if err := d.Store.Write(ctx, func(tx store.Tx) error { return tx.HeartbeatNode(id, now, d.startedAt) }); err != nil && ctx.Err() == nil {
+			d.log.Warn("node heartbeat failed", "component", "store", "err", err)
+		}
+		t.Reset(HeartbeatEvery)
+	}
 }

@@ -76,14 +76,17 @@ type Dispatcher struct {
 	// early holds cancellation causes of runs and task runs canceled after they were claimed
 	// but before their launch registered them: the launch then cancels at once, so that no
 	// process starts after the cancel response (SPEC §7.8).
-	early    map[string]error
-	draining bool
-	wg       sync.WaitGroup
+	early     map[string]error
+	draining  bool
+	wg        sync.WaitGroup
+	renewedAt time.Time
 }
 
 type activeRun struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	// lost is set when the lease could not be renewed: the outcome is not recorded.
+	lost bool
 }
 
 // New returns a dispatcher.
@@ -113,7 +116,9 @@ func (d *Dispatcher) Active() int {
 }
 
 // Recover fails the runs a dead process left running (SPEC §7.10) and inserts their retries.
-func (d *Dispatcher) Recover(ctx context.Context) error {
+// With ownedOnly, only runs whose lease belongs to this node are recovered (PostgreSQL: other
+// nodes' runs are handled by lease expiry).
+func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 	runs, err := d.o.Store.ListRuns(ctx, store.RunQuery{Status: automation.RunRunning, Limit: 1 << 30})
 	if err != nil {
 		return err
@@ -121,6 +126,9 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 	now := d.o.Clock.Now().UTC()
 	interrupted := agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}
 	for _, r := range runs {
+		if ownedOnly && r.LeaseOwner != d.o.NodeID {
+			continue
+		}
 		if _, _, err := d.finish(ctx, r, interrupted, now); err != nil {
 			return err
 		}
@@ -131,6 +139,9 @@ func (d *Dispatcher) Recover(ctx context.Context) error {
 		return err
 	}
 	for _, tr := range truns {
+		if ownedOnly && tr.LeaseOwner != d.o.NodeID {
+			continue
+		}
 		if _, err := d.finishTask(ctx, tr.ID, interrupted, now); err != nil {
 			return err
 		}
@@ -247,7 +258,7 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 			}
 			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, now, d.o.NodeID
 			c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
-			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(30*time.Second)
+			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(LeaseTTL)
 			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
 			if err != nil {
 				return err
@@ -589,6 +600,12 @@ func (d *Dispatcher) setSession(r *automation.Run, id, driver string) {
 
 // record stores the outcome of a started run.
 func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string) {
+	d.mu.Lock()
+	lost := d.active[r.ID] != nil && d.active[r.ID].lost
+	d.mu.Unlock()
+	if lost {
+		return // the lease was lost: a live node records the outcome (node lost)
+	}
 	final, retry, err := d.finish(context.Background(), r, out, d.o.Clock.Now().UTC())
 	if err != nil {
 		d.o.Log.Error("record run outcome failed", "component", "dispatcher", "run_id", r.ID, "err", err)

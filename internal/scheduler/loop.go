@@ -3,6 +3,7 @@ package scheduler
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -32,6 +33,10 @@ type Loop struct {
 	index   map[string]*dueItem
 	wake    chan struct{}
 	running bool
+	// gen counts Update calls per job. A reconciliation's cursor is applied only if no Update
+	// of that job started while it ran: otherwise it may be older than the cursor the Update
+	// read (a definition change committed after the reconciliation).
+	gen map[string]uint64
 }
 
 // Parallelism bounds concurrent reconciliations of jobs due together.
@@ -42,7 +47,7 @@ const RetryDelay = time.Second
 
 // NewLoop returns a scheduler loop.
 func NewLoop(st store.Reader, rec Reconciler, clk clock.Clock, log *slog.Logger) *Loop {
-	return &Loop{store: st, rec: rec, clock: clk, log: log, index: map[string]*dueItem{}, wake: make(chan struct{}, 1)}
+	return &Loop{store: st, rec: rec, clock: clk, log: log, index: map[string]*dueItem{}, gen: map[string]uint64{}, wake: make(chan struct{}, 1)}
 }
 
 // Running reports whether the loop is running.
@@ -83,16 +88,43 @@ func (l *Loop) Boot(ctx context.Context) error {
 
 // Update refreshes one job's heap entry from the store (after a definition change).
 func (l *Loop) Update(ctx context.Context, jobID string) {
+	l.mu.Lock()
+	l.gen[jobID]++
+	g := l.gen[jobID]
+	l.mu.Unlock()
 	rec, err := l.store.GetJob(ctx, jobID)
-	if err != nil {
-		l.set(jobID, time.Time{})
-		return
+	var due time.Time
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		l.mu.Lock()
+		if l.gen[jobID] == g {
+			delete(l.gen, jobID)
+			g = 0
+		}
+		l.mu.Unlock()
+	case err != nil:
+		// The job's state is unknown: let a reconciliation (which reads it in its
+		// transaction) find out, rather than dropping the job.
+		l.log.Error("read job failed", "component", "scheduler", "job_id", jobID, "err", err)
+		due = l.clock.Now().Add(RetryDelay)
+	case rec.Job.Enabled && rec.Cursor != nil:
+		due = rec.Cursor.NextRunAt
 	}
-	if !rec.Job.Enabled {
-		l.set(jobID, time.Time{})
-		return
+	l.setIfGen(jobID, due, g)
+}
+
+// setIfGen schedules jobID at due unless an Update of the job started after generation g
+// (that Update sets a fresher value). It reports whether it set.
+func (l *Loop) setIfGen(jobID string, due time.Time, g uint64) bool {
+	l.mu.Lock()
+	if l.gen[jobID] != g {
+		l.mu.Unlock()
+		return false
 	}
-	l.setCursor(jobID, rec.Cursor)
+	l.setLocked(jobID, due)
+	l.mu.Unlock()
+	l.signal()
+	return true
 }
 
 func (l *Loop) setCursor(jobID string, c *automation.Cursor) {
@@ -103,9 +135,15 @@ func (l *Loop) setCursor(jobID string, c *automation.Cursor) {
 	l.set(jobID, c.NextRunAt)
 }
 
-// set schedules jobID at due (zero removes it) and wakes the loop when the head changed.
+// set schedules jobID at due (zero removes it) and wakes the loop.
 func (l *Loop) set(jobID string, due time.Time) {
 	l.mu.Lock()
+	l.setLocked(jobID, due)
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *Loop) setLocked(jobID string, due time.Time) {
 	it, ok := l.index[jobID]
 	switch {
 	case due.IsZero() && ok:
@@ -120,7 +158,9 @@ func (l *Loop) set(jobID string, due time.Time) {
 		heap.Push(&l.h, it)
 		l.index[jobID] = it
 	}
-	l.mu.Unlock()
+}
+
+func (l *Loop) signal() {
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -154,13 +194,20 @@ func (l *Loop) Run(ctx context.Context) {
 			wg.Add(1)
 			go func(id string) {
 				defer func() { <-sem; wg.Done() }()
+				l.mu.Lock()
+				g := l.gen[id]
+				l.mu.Unlock()
 				cur, err := l.rec.ReconcileJob(ctx, id)
 				if err != nil {
 					l.log.Error("reconcile failed", "component", "scheduler", "job_id", id, "err", err)
 					l.set(id, l.clock.Now().Add(RetryDelay))
 					return
 				}
-				l.setCursor(id, cur)
+				var due time.Time
+				if cur != nil {
+					due = cur.NextRunAt
+				}
+				l.setIfGen(id, due, g)
 			}(id)
 		}
 		wg.Wait()

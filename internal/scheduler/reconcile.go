@@ -98,7 +98,9 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 		missedAfter := maxTime(a, staleUntil)
 		// Missed slots by catch-up policy.
 		var candidates []schedule.Slot
-		var coalesce *segment
+		// coalesce indexes the run_once coalesced segment in segs (-1: none). An index, not a
+		// pointer: appends below may move segs.
+		coalesce := -1
 		if onTimeAfter.After(missedAfter) {
 			tail := 0
 			switch job.CatchUpPolicy {
@@ -113,7 +115,7 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 				if job.CatchUpPolicy == automation.CatchUpRunOnce {
 					seg.outcome, seg.reason = automation.OutcomeCoalesced, ""
 					segs = append(segs, seg)
-					coalesce = &segs[len(segs)-1]
+					coalesce = len(segs) - 1
 				} else {
 					segs = append(segs, seg)
 				}
@@ -121,7 +123,7 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 			candidates = append(candidates, tailSlots...)
 		}
 		representative := -1
-		if coalesce != nil && len(candidates) == 1 {
+		if coalesce >= 0 && len(candidates) == 1 {
 			representative = 0
 		}
 		candidates = append(candidates, spec.Between(onTimeAfter, now, 0)...)
@@ -133,19 +135,19 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 			if refused != "" {
 				segs = append(segs, segment{first: sl, last: sl, count: 1, outcome: automation.OutcomeSkipped, reason: refused})
 				if i == representative {
-					coalesce.outcome, coalesce.reason = automation.OutcomeSkipped, automation.ReasonMisfire
+					segs[coalesce].outcome, segs[coalesce].reason = automation.OutcomeSkipped, automation.ReasonMisfire
 				}
 				continue
 			}
 			if i == representative {
-				coalesce.runID = run.ID
+				segs[coalesce].runID = run.ID
 			}
 			lastFired = run
 			segs = append(segs, segment{first: sl, last: sl, count: 1, outcome: automation.OutcomeFired, runID: run.ID, fireID: run.FireID})
 		}
-		if coalesce != nil && coalesce.outcome == automation.OutcomeCoalesced && coalesce.runID == "" {
+		if coalesce >= 0 && segs[coalesce].outcome == automation.OutcomeCoalesced && segs[coalesce].runID == "" {
 			// No representative could be computed (should not happen): never leave a dangling coalesce.
-			coalesce.outcome, coalesce.reason = automation.OutcomeSkipped, automation.ReasonMisfire
+			segs[coalesce].outcome, segs[coalesce].reason = automation.OutcomeSkipped, automation.ReasonMisfire
 		}
 	}
 	sortSegments(segs)

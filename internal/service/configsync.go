@@ -11,6 +11,24 @@ import (
 	"github.com/agh-dev/agh/internal/store"
 )
 
+// zoneChange reports whether a stored cron job without its own zone has an effective zone
+// under newTZ different from the one its cursor was computed for (a change by reload, or made
+// while the daemon was down), and returns that old zone.
+func (s *Service) zoneChange(r store.JobRecord, newTZ string) (string, bool) {
+	j := r.Job
+	if j.Schedule.Mode != automation.ModeCron || j.Schedule.Timezone != "" {
+		return "", false
+	}
+	old := ""
+	if r.Cursor != nil {
+		old = r.Cursor.Timezone
+	}
+	if old == "" {
+		old = scheduler.EffectiveZone(j, s.Config().Automation.Timezone)
+	}
+	return old, old != scheduler.EffectiveZone(j, newTZ)
+}
+
 // SyncConfigJobs reconciles the stored config-sourced jobs with cfg.Jobs by id (SPEC §13.5):
 // new ones are created, changed ones updated with PATCH semantics (keeping an enabled
 // override), and those no longer in the file deleted like a DELETE. It runs in one
@@ -64,7 +82,7 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 				continue
 			}
 			overridden := old.Job.Enabled != old.Job.ConfigEnabled
-			tzChanged := scheduler.ScheduleKey(old.Job, s.Config().Automation.Timezone) != scheduler.ScheduleKey(old.Job, cfg.Automation.Timezone)
+			oldZone, tzChanged := s.zoneChange(old, cfg.Automation.Timezone)
 			if old.Job.ConfigHash == j.ConfigHash && old.Job.ConfigEnabled == j.ConfigEnabled && !tzChanged {
 				continue
 			}
@@ -83,11 +101,8 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			}
 			// Compare schedules under the old zone for the old job and the new zone for the new one.
 			oldView := old.Job.Clone()
-			if tzChanged && oldView.Schedule.Mode == automation.ModeCron && oldView.Schedule.Timezone == "" {
-				oldView.Schedule.Timezone = s.Config().Automation.Timezone
-				if oldView.Schedule.Timezone == "" {
-					oldView.Schedule.Timezone = "UTC"
-				}
+			if tzChanged {
+				oldView.Schedule.Timezone = oldZone
 			}
 			if _, err := scheduler.ApplyChange(tx, oldView, nj, old.Cursor, now, opts); err != nil {
 				return err
@@ -95,7 +110,21 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			changed = append(changed, change{nj.ID, ChangeUpdated})
 		}
 		for id, r := range stored {
-			if r.Job.Source != automation.SourceConfig || want[id] {
+			if r.Job.Source != automation.SourceConfig {
+				// A dynamic cron job without its own zone follows automation.timezone: a change
+				// of it is a schedule change of the job (SPEC §6.3, §6.10).
+				if oldZone, moved := s.zoneChange(r, cfg.Automation.Timezone); moved {
+					j := r.Job
+					oldView := j.Clone()
+					oldView.Schedule.Timezone = oldZone
+					if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
+						return err
+					}
+					changed = append(changed, change{id, ChangeUpdated})
+				}
+				continue
+			}
+			if want[id] {
 				continue
 			}
 			c, err := cancelActive(tx, id, now, "definition deleted", automation.CodeDefinitionDeleted)

@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,8 @@ type Service struct {
 	Clock       clock.Clock
 	NodeID      string
 	metricsSink Metrics
+	// Log receives the service's notable log records (slot skipped, webhook rejected).
+	Log *slog.Logger
 	// Key seals webhook secrets at rest (SPEC §14.4).
 	Key secrets.Key
 
@@ -405,6 +408,9 @@ func (s *Service) ReconcileJob(ctx context.Context, id string) (*automation.Curs
 	for k, n := range out.Slots {
 		outcome, reason, _ := strings.Cut(k, "/")
 		s.metrics().Slots(outcome, reason, n)
+		if outcome == automation.OutcomeSkipped && s.Log != nil {
+			s.Log.Info("slot skipped", "component", "scheduler", "job_id", id, "reason", reason, "count", n)
+		}
 	}
 	if len(out.Admitted) > 0 || len(out.Superseded) > 0 || !out.Cursor.NextRunAt.Equal(before) {
 		s.afterReconcile(id, out, ChangeCursor)

@@ -54,6 +54,10 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 	reject := func(status int, reason string, err error) (*ActivationResult, error) {
 		d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, reason, status
 		s.metrics().Webhook(t.SignatureScheme, automation.DeliveryRejected, reason)
+		if s.Log != nil {
+			s.Log.Info("webhook rejected", "component", "webhook", "trigger_id", t.ID, "delivery_id", d.DeliveryID,
+				"reason", reason, "status", status)
+		}
 		if werr := s.writeDelivery(ctx, d); werr != nil {
 			return nil, werr
 		}

@@ -282,3 +282,21 @@ type Tx interface {
 	// last error, updated_at); ErrNotFound if absent.
 	UpdateNotification(n *automation.Notification) error
 }
+
+// Change is a notification that a row changed, sent between nodes sharing a store (ids only,
+// SPEC §15.4).
+type Change struct {
+	Node   string `json:"n"`           // the node that made the change
+	Entity string `json:"e"`           // "job", "trigger", "run", "task"
+	ID     string `json:"i"`           // the row id
+	Op     string `json:"o,omitempty"` // "created", "updated", "deleted"
+}
+
+// ChangeFeed is implemented by stores that several nodes share (PostgreSQL: LISTEN/NOTIFY on
+// the channel agh_changes). Delivery is best effort: nodes also re-read periodically, so a lost
+// notification delays but never loses work.
+type ChangeFeed interface {
+	PublishChange(ctx context.Context, c Change) error
+	// ListenChanges calls fn for every change published by any node until ctx ends.
+	ListenChanges(ctx context.Context, fn func(Change)) error
+}
