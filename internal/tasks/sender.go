@@ -168,8 +168,8 @@ func (s *Sender) attempt(ctx context.Context, n *automation.Notification) {
 		return
 	}
 	err := s.post(ctx, ch, n)
-	if ctx.Err() != nil {
-		return // shutting down: the attempt does not count and is repeated after restart
+	if err != nil && ctx.Err() != nil {
+		return // cut short by shutdown: the attempt does not count and is repeated after restart
 	}
 	now := s.o.Clock.Now().UTC()
 	c := *n
