@@ -584,13 +584,33 @@ func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
 	}
 }
 
-// publishTask sends the current state of a task to the change stream.
+// publishTask sends the current state of a task to the change stream and tells the other
+// nodes (task.updated only: they see task.created through the delegated run).
 func (n *notifier) publishTask(name, id string) {
 	t, err := n.d.Store.GetTask(context.Background(), id)
 	if err != nil {
 		return
 	}
 	n.d.API.Broker.Publish(name, map[string]any{"task": wire.FromTask(t, true)})
+	if name == "task.updated" {
+		n.d.announce("task", id, name)
+	}
+}
+
+// remoteTaskChanged applies another node's task change: change stream, termination of a local
+// agent whose task was canceled there, and the outbox.
+func (n *notifier) remoteTaskChanged(id string) {
+	t, err := n.d.Store.GetTask(context.Background(), id)
+	if err != nil {
+		return
+	}
+	n.d.API.Broker.Publish("task.updated", map[string]any{"task": wire.FromTask(t, true)})
+	if t.Status == automation.TaskCanceled && n.d.Disp != nil {
+		n.d.Disp.TerminateTaskRuns(t.Runs)
+	}
+	if n.d.Sender != nil {
+		n.d.Sender.Wake()
+	}
 }
 
 // TasksChanged implements service.TaskNotifier and dispatch.Hooks.

@@ -82,7 +82,7 @@ func (d *Dispatcher) claimTask(tx store.Tx, tr *automation.TaskRun, now time.Tim
 		return &taskItem{task: &tc, trun: &c, drun: drun}, false, nil
 	}
 	c.Status, c.StartedAt, c.NodeID = automation.TaskRunRunning, now, d.o.NodeID
-	c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(30*time.Second)
+	c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(LeaseTTL)
 	ok, err := tx.UpdateTaskRun(&c, automation.TaskRunQueued)
 	if err != nil || !ok {
 		return nil, false, err
@@ -170,6 +170,12 @@ func (d *Dispatcher) setTaskSession(it *taskItem, id, driver string) {
 
 // recordTask stores the outcome of a started task run.
 func (d *Dispatcher) recordTask(it *taskItem, out agent.Outcome, driver string) {
+	d.mu.Lock()
+	lost := d.active[it.trun.ID] != nil && d.active[it.trun.ID].lost
+	d.mu.Unlock()
+	if lost {
+		return // the lease was lost: a live node records the outcome (node lost)
+	}
 	done, err := d.finishTask(context.Background(), it.trun.ID, out, d.o.Clock.Now().UTC())
 	if err != nil {
 		d.o.Log.Error("record task run outcome failed", "component", "dispatcher", "task_run_id", it.trun.ID, "err", err)

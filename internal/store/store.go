@@ -276,8 +276,16 @@ type Tx interface {
 	// EligibleTaskRuns returns up to limit queued agent-owned task runs (AgentName set),
 	// ordered by (created_at, id) (SPEC §7.2).
 	EligibleTaskRuns(limit int) ([]*automation.TaskRun, error)
+	// RenewTaskRunLeases sets lease_expires_at = until on the owner's running task runs.
+	RenewTaskRunLeases(owner string, until time.Time) (int, error)
+	// ExpiredTaskRuns returns up to limit running task runs whose lease expired before now.
+	ExpiredTaskRuns(now time.Time, limit int) ([]*automation.TaskRun, error)
 	// InsertNotification appends an outbox entry; the store assigns Seq.
 	InsertNotification(n *automation.Notification) error
+	// ClaimNotification moves a pending entry's next_attempt_at to until if it is still pending
+	// with the given attempts and next_attempt_at (compare-and-set), so that one sender makes
+	// each attempt; it reports whether it did.
+	ClaimNotification(id string, attempts int, nextAttemptAt, until time.Time) (bool, error)
 	// UpdateNotification replaces an outbox entry's state (status, attempts, next attempt,
 	// last error, updated_at); ErrNotFound if absent.
 	UpdateNotification(n *automation.Notification) error

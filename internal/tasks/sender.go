@@ -167,9 +167,23 @@ func (s *Sender) attempt(ctx context.Context, n *automation.Notification) {
 		s.abandon(n, fmt.Sprintf("channel %q is not configured", n.Channel))
 		return
 	}
-	err := s.post(ctx, ch, n)
+	// Claim the attempt, so that one sender (one node) makes it; the claim lapses after the
+	// attempt's timeout if this process dies meanwhile.
+	var claimed bool
+	err := s.o.Store.Write(context.Background(), func(tx store.Tx) error {
+		var err error
+		claimed, err = tx.ClaimNotification(n.ID, n.Attempts, n.NextAttemptAt, s.o.Clock.Now().UTC().Add(AttemptTimeout+5*time.Second))
+		return err
+	})
+	if err != nil || !claimed {
+		return
+	}
+	err = s.post(ctx, ch, n)
 	if err != nil && ctx.Err() != nil {
-		return // cut short by shutdown: the attempt does not count and is repeated after restart
+		// Cut short by shutdown: the attempt does not count and is repeated after restart.
+		c := *n
+		_ = s.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.UpdateNotification(&c) })
+		return
 	}
 	now := s.o.Clock.Now().UTC()
 	c := *n

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
@@ -208,6 +209,25 @@ func (t *txn) EligibleTaskRuns(n int) ([]*automation.TaskRun, error) {
 		" WHERE status = 'queued' AND agent_name <> '' ORDER BY created_at, id LIMIT ?", limit(n))
 }
 
+// RenewTaskRunLeases renews the owner's running task runs.
+func (t *txn) RenewTaskRunLeases(owner string, until time.Time) (int, error) {
+	var e enc
+	u := e.t(until)
+	res, err := t.exec(bg, "UPDATE task_runs SET lease_expires_at = ? WHERE status = 'running' AND lease_owner = ?", u, owner)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// ExpiredTaskRuns returns running task runs whose lease expired before now.
+func (t *txn) ExpiredTaskRuns(now time.Time, n int) ([]*automation.TaskRun, error) {
+	var e enc
+	return getAll(bg, t.reader, scanTaskRun, taskRunSelect+
+		" WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at, id LIMIT ?", e.t(now), limit(n))
+}
+
 // ---- notifications
 
 const notificationColumns = `seq, id, channel, type, task_id, run_id, body, status, attempts, next_attempt_at,
@@ -261,6 +281,22 @@ func (t *txn) InsertNotification(n *automation.Notification) error {
 	}
 	n.Seq = seq
 	return nil
+}
+
+// ClaimNotification pushes a pending entry's next attempt to until (compare-and-set).
+func (t *txn) ClaimNotification(id string, attempts int, nextAttemptAt, until time.Time) (bool, error) {
+	var e enc
+	args := []any{e.t(until), id, attempts, e.t(nextAttemptAt)}
+	if e.err != nil {
+		return false, e.err
+	}
+	res, err := t.exec(bg, `UPDATE notifications SET next_attempt_at = ?
+		WHERE id = ? AND status = 'pending' AND attempts = ? AND next_attempt_at = ?`, args...)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 // UpdateNotification replaces an outbox entry's delivery state.

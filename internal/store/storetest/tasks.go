@@ -334,6 +334,34 @@ func testTaskRunsForDispatch(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+	// Leases: the owner's running task runs are renewed; expired ones are found.
+	write(t, s, func(tx store.Tx) error {
+		for id, owner := range map[string]string{"trun_9": "n1", "trun_0": "n2"} {
+			r, err := tx.GetTaskRun(ctx, id)
+			if err != nil {
+				return err
+			}
+			c := *r
+			c.LeaseOwner, c.LeaseExpiresAt = owner, at(time.Minute)
+			if ok, err := tx.UpdateTaskRun(&c, r.Status); err != nil || !ok {
+				return fmt.Errorf("set lease of %s = %v, %v", id, ok, err)
+			}
+		}
+		if n, err := tx.RenewTaskRunLeases("n1", at(2*time.Minute)); err != nil || n != 1 {
+			return fmt.Errorf("RenewTaskRunLeases = %d, %v", n, err)
+		}
+		exp, err := tx.ExpiredTaskRuns(at(90*time.Second), 0)
+		if err != nil || fmt.Sprint(taskRunIDs(exp)) != "[trun_0]" {
+			return fmt.Errorf("ExpiredTaskRuns = %v, %v", taskRunIDs(exp), err)
+		}
+		if exp, err = tx.ExpiredTaskRuns(at(time.Minute), 0); err != nil || len(exp) != 0 {
+			return fmt.Errorf("ExpiredTaskRuns at the expiry instant = %v, %v", taskRunIDs(exp), err)
+		}
+		return nil
+	})
+	if r, err := s.GetTaskRun(ctx, "trun_9"); err != nil || !r.LeaseExpiresAt.Equal(at(2*time.Minute)) {
+		t.Fatalf("renewed lease %v, %v", r, err)
+	}
 	running, err := s.TaskRunsByStatus(ctx, automation.TaskRunRunning)
 	if err != nil {
 		t.Fatal(err)
@@ -381,6 +409,26 @@ func testNotifications(t *testing.T, s store.Store) {
 	if p, err := s.PendingNotifications(ctx, 2); err != nil || len(p) != 2 || p[1].ID != "evt_b" {
 		t.Fatalf("PendingNotifications(2) = %v, %v", p, err)
 	}
+	// Claims are compare-and-set on (attempts, next_attempt_at) of a pending entry.
+	write(t, s, func(tx store.Tx) error {
+		if ok, err := tx.ClaimNotification("evt_b", 0, at(0), at(time.Minute)); err != nil || !ok {
+			return fmt.Errorf("ClaimNotification = %v, %v", ok, err)
+		}
+		if ok, err := tx.ClaimNotification("evt_b", 0, at(0), at(2*time.Minute)); err != nil || ok {
+			return fmt.Errorf("second ClaimNotification = %v, %v", ok, err)
+		}
+		if ok, err := tx.ClaimNotification("evt_c", 1, at(0), at(time.Minute)); err != nil || ok {
+			return fmt.Errorf("ClaimNotification with other attempts = %v, %v", ok, err)
+		}
+		if ok, err := tx.ClaimNotification("evt_missing", 0, at(0), at(time.Minute)); err != nil || ok {
+			return fmt.Errorf("ClaimNotification(missing) = %v, %v", ok, err)
+		}
+		return nil
+	})
+	if n, err := s.GetNotification(ctx, "evt_b"); err != nil || !n.NextAttemptAt.Equal(at(time.Minute)) {
+		t.Fatalf("claimed %v, %v", n, err)
+	}
+	ns[1].NextAttemptAt = at(time.Minute)
 	// Record a failed attempt, then deliver one and abandon another.
 	failed := *ns[0]
 	failed.Attempts, failed.NextAttemptAt, failed.LastError, failed.UpdatedAt = 1, at(time.Second), "HTTP 503", at(1)
