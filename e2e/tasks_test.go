@@ -842,3 +842,25 @@ func TestPendingNotificationSurvivesKill(t *testing.T) {
 		t.Fatalf("task after the crash %v", tk)
 	}
 }
+
+// TestRunningAgentTaskAfterKill kills the compiled daemon while an agent task runs: the next
+// boot kills the agent's process group and fails the task run and its task (SPEC §7.10).
+func TestRunningAgentTaskAfterKill(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	p := testutil.StartProcess(t, testutil.ProcOptions{Config: baseConfig + agentCfg("hang", "sh", "-c", "echo $$ > "+pidFile+"; sleep 30 & sleep 30")})
+	c := p.Client
+	j := createJob(t, c, taskJob("hang", `{"owner":{"kind":"agent","ref":"hang"}}`))
+	r := delegate(t, c, j["id"].(string))
+	waitTask(t, c, r["task_id"].(string), 10*time.Second, taskStatus("running"))
+	waitFile(t, pidFile)
+	p.Kill()
+	if groupGone(t, pidFile) {
+		t.Fatal("the agent died with the daemon; nothing to recover")
+	}
+	p.Restart()
+	tk := getTask(t, c, r["task_id"].(string))
+	if tk["status"] != "failed" || tk["error"] != "interrupted" || taskRun0(tk)["status"] != "failed" || taskRun0(tk)["error"] != "interrupted" {
+		t.Fatalf("task after the crash %v", tk)
+	}
+	waitFor(t, "the orphaned agent to be killed", 10*time.Second, func() bool { return groupGone(t, pidFile) })
+}

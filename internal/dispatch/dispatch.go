@@ -129,6 +129,7 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 		if ownedOnly && r.LeaseOwner != d.o.NodeID {
 			continue
 		}
+		d.killOrphan(ctx, r.ID)
 		if _, _, err := d.finish(ctx, r, interrupted, now); err != nil {
 			return err
 		}
@@ -142,6 +143,7 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 		if ownedOnly && tr.LeaseOwner != d.o.NodeID {
 			continue
 		}
+		d.killOrphan(ctx, tr.ID)
 		if _, err := d.finishTask(ctx, tr.ID, interrupted, now); err != nil {
 			return err
 		}
@@ -472,8 +474,8 @@ type session struct {
 	prompt string
 	dir    string
 	env    []string
-	// transcriptID keys the stored transcript (the run id, or the task run id); runID and
-	// agentName are written into the transcript document.
+	// transcriptID keys the stored transcript and the remembered process group (the run id,
+	// or the task run id); runID and agentName are written into the transcript document.
 	transcriptID string
 	runID        string
 	agentName    string
@@ -520,6 +522,7 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
 	req := agent.Request{
 		Agent: agentConfig(ac), Prompt: s.prompt, Dir: s.dir, Transcript: tr, Env: s.env,
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
+		OnStart: func(pid int) { d.rememberPID(s.transcriptID, pid) },
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
@@ -536,6 +539,7 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
 		sessMu.Unlock()
 	}
 	flush(true, out.StopReason)
+	d.forgetPID(s.transcriptID)
 	return out
 }
 

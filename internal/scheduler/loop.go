@@ -71,18 +71,34 @@ func (l *Loop) Boot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A job whose next slot is still in the future owes nothing: reconciling it would be a
+	// no-op, so it only enters the heap. Jobs with due or missed slots are reconciled
+	// concurrently so the store can commit them together.
+	now := l.clock.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, Parallelism)
 	for _, r := range recs {
 		if !r.Job.Enabled {
 			continue
 		}
-		cur, err := l.rec.ReconcileJob(ctx, r.Job.ID)
-		if err != nil {
-			l.log.Error("reconcile failed", "component", "scheduler", "job_id", r.Job.ID, "err", err)
-			l.set(r.Job.ID, l.clock.Now().Add(RetryDelay))
+		if next := r.Cursor.NextRunAt; !next.IsZero() && next.After(now) {
+			l.set(r.Job.ID, next)
 			continue
 		}
-		l.setCursor(r.Job.ID, cur)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(id string) {
+			defer func() { <-sem; wg.Done() }()
+			cur, err := l.rec.ReconcileJob(ctx, id)
+			if err != nil {
+				l.log.Error("reconcile failed", "component", "scheduler", "job_id", id, "err", err)
+				l.set(id, l.clock.Now().Add(RetryDelay))
+				return
+			}
+			l.setCursor(id, cur)
+		}(r.Job.ID)
 	}
+	wg.Wait()
 	return nil
 }
 

@@ -19,7 +19,8 @@ func TestLoopWakesAtDueInstant(t *testing.T) {
 	once := h.create(jobJSON("once", `{"mode":"at","time":"2026-03-02T10:30:00Z"}`))
 	rl := startLoop(t, h, h.svc)
 	rl.waitArmed(t, at(day+"10:00:00Z"))
-	if calls, _ := rl.rec.snapshot(); calls[id] != 1 || calls[once] != 1 {
+	// Nothing is due at boot: jobs whose next slot is in the future only enter the heap.
+	if calls, _ := rl.rec.snapshot(); len(calls) != 0 {
 		t.Fatalf("boot reconciled %v", calls)
 	}
 	rl.rec.reset()

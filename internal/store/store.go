@@ -261,6 +261,8 @@ type Tx interface {
 	PutTranscript(runID string, doc []byte) error
 
 	SetMeta(key string, value []byte) error
+	// DeleteMeta removes a named value; an absent key is not an error.
+	DeleteMeta(key string) error
 
 	// InsertTask inserts a task (without its runs).
 	InsertTask(t *automation.Task) error

@@ -52,3 +52,9 @@ func (r reader) NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	}
 	return fromNanos(n), nil
 }
+
+// DeleteMeta removes a named value (absent is not an error).
+func (t *txn) DeleteMeta(key string) error {
+	_, err := t.exec(bg, "DELETE FROM meta WHERE key = ?", key)
+	return err
+}
