@@ -185,6 +185,17 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 			st.Automation.Jobs.Enabled++
 		}
 	}
+	trigs, err := s.svc.Store.AllTriggers(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, t := range trigs {
+		st.Automation.Triggers.Total++
+		if t.Enabled {
+			st.Automation.Triggers.Enabled++
+		}
+	}
 	counts, err := s.svc.Store.CountRunsByStatus(ctx)
 	if err != nil {
 		s.writeError(w, r, err)
