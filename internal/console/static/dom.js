@@ -17,6 +17,13 @@ export function h(tag, props, ...children) {
   return el;
 }
 
+// fill replaces the children of el, skipping null, undefined and false as h does.
+export function fill(el, ...children) {
+  el.replaceChildren();
+  add(el, children);
+  return el;
+}
+
 function add(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
@@ -73,10 +80,10 @@ export function duration(from, to) {
 // columns: [{label, cell: item => node|string, class?}]
 export function table(columns, items, empty = 'Nothing here yet.') {
   if (!items.length) return h('p', { class: 'empty' }, empty);
-  return h('table', { class: 'list' },
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'list' },
     h('thead', {}, h('tr', {}, columns.map(c => h('th', { class: c.class }, c.label)))),
     h('tbody', {}, items.map(item => h('tr', { 'data-id': item.id },
-      columns.map(c => h('td', { class: c.class, 'data-label': c.label }, c.cell(item)))))));
+      columns.map(c => h('td', { class: c.class, 'data-label': c.label }, c.cell(item))))))));
 }
 
 // fields renders a definition list of [label, value] pairs, skipping empty values.

@@ -1,6 +1,6 @@
 // Jobs: list with enable/disable and run now, detail with next fires and the slot ledger, and
 // the create/edit form.
-import { h, table, time, badge, fields, section, toast, upsert, removeId, byName, debounce, runLink, pre, errorBox } from '../dom.js';
+import { h, fill, table, time, badge, fields, section, toast, upsert, removeId, byName, debounce, runLink, pre, errorBox } from '../dom.js';
 import { get, getAll, post, patch, del, enc } from '../api.js';
 import { scheduleText } from './overview.js';
 import { liveRuns } from './runs.js';
@@ -49,7 +49,7 @@ export async function jobsList(ctx) {
     { label: 'Runs', cell: what },
     { label: 'State', cell: j => h('span', {}, badge(j.enabled ? 'enabled' : 'disabled'), j.source === 'config' ? h('span', { class: 'tag' }, 'config') : null) },
     { label: 'Next fire', cell: j => time(j.next_run) },
-    { label: 'Actions', class: 'actions', cell: j => h('div', { class: 'actions' },
+    { label: 'Actions', class: 'col-actions', cell: j => h('div', { class: 'actions' },
       h('button', { type: 'button', class: 'run-now', onclick: () => runNow(j) }, 'Run now'),
       enableButton(j),
       j.source === 'config' ? null : h('a', { href: '#/jobs/' + enc(j.id) + '/edit', class: 'button' }, 'Edit')) },
@@ -90,7 +90,7 @@ export async function jobDetail(ctx) {
         },
       }, 'Delete'),
     ];
-    head.replaceChildren(
+    fill(head,
       h('div', { class: 'title' }, h('h1', {}, job.name), badge(job.enabled ? 'enabled' : 'disabled'), job.source === 'config' ? h('span', { class: 'tag' }, 'config') : null),
       deleted ? h('p', { class: 'alert', role: 'alert' }, 'This job was deleted.') : null,
       h('div', { class: 'actions' }, actions));
@@ -123,7 +123,7 @@ export async function jobDetail(ctx) {
     ]));
   };
 
-  const paintPreview = p => previewBox.replaceChildren(
+  const paintPreview = p => fill(previewBox,
     p.enabled ? null : h('p', { class: 'muted' }, 'The job is disabled: these slots will not fire until it is enabled.'),
     table([
       { label: 'Local time', cell: f => h('span', { class: 'mono' }, f.local) },
@@ -156,9 +156,8 @@ export async function jobDetail(ctx) {
   paintSlots(slots);
   return h('div', { class: 'page', id: 'job-detail' }, head,
     h('div', { class: 'grid' }, section('Definition', def), section('Scheduler', sched)),
-    h('div', { class: 'grid' }, section('Next fires', previewBox), section('Recent runs', runsBox,
-      h('p', {}, h('a', { href: '#/runs?job_id=' + enc(id) }, 'All runs of this job →')))),
-    section('Slot ledger', slotsBox));
+    section('Recent runs', runsBox, h('p', {}, h('a', { href: '#/runs?job_id=' + enc(id) }, 'All runs of this job →'))),
+    h('div', { class: 'grid' }, section('Next fires', previewBox), section('Slot ledger', slotsBox)));
 }
 
 // jobBody reads the form into a create body (only what was filled in).

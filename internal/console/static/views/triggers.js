@@ -1,5 +1,5 @@
 // Triggers: list, detail with webhook URL, signing example and delivery log, and the form.
-import { h, table, time, badge, fields, section, toast, upsert, removeId, byName, debounce, runLink, pre } from '../dom.js';
+import { h, fill, table, time, badge, fields, section, toast, upsert, removeId, byName, debounce, runLink, pre } from '../dom.js';
 import { get, getAll, patch, post, del, enc } from '../api.js';
 import { liveRuns } from './runs.js';
 import { field, input, textarea, select, checkbox, val, showIf, policyFields, policyBody, changes, scopeFields, formError, showError } from './forms.js';
@@ -25,7 +25,7 @@ export async function triggersList(ctx) {
     { label: 'Agent', cell: t => t.agent_name },
     { label: 'State', cell: t => h('span', {}, badge(t.enabled ? 'enabled' : 'disabled'), t.source === 'config' ? h('span', { class: 'tag' }, 'config') : null) },
     { label: 'Endpoint', cell: t => t.webhook_path ? h('span', { class: 'mono' }, t.webhook_path) : '' },
-    { label: 'Actions', class: 'actions', cell: t => h('div', { class: 'actions' }, enableButton(t),
+    { label: 'Actions', class: 'col-actions', cell: t => h('div', { class: 'actions' }, enableButton(t),
       t.source === 'config' ? null : h('a', { href: '#/triggers/' + enc(t.id) + '/edit', class: 'button' }, 'Edit')) },
   ], triggers, 'No triggers yet. A trigger runs an agent when a webhook or event arrives.'));
   ctx.on('trigger.created', d => { upsert(triggers, d.trigger, byName); paint(); });
@@ -123,7 +123,7 @@ export async function triggerDetail(ctx) {
 
   const paint = () => {
     const t = trigger;
-    head.replaceChildren(
+    fill(head,
       h('div', { class: 'title' }, h('h1', {}, t.name), badge(t.enabled ? 'enabled' : 'disabled'), t.source === 'config' ? h('span', { class: 'tag' }, 'config') : null),
       deleted ? h('p', { class: 'alert', role: 'alert' }, 'This trigger was deleted.') : null,
       deleted ? null : h('div', { class: 'actions' },
