@@ -226,7 +226,7 @@ func (b *browser) screenshot(name string) {
 	if os.Getenv("AGH_SCREENSHOTS") == "" {
 		return
 	}
-	eval[chromedp.Void](b, "document.activeElement && document.activeElement.blur(); document.getElementById('toasts').replaceChildren()")
+	eval[chromedp.Void](b, "document.activeElement && document.activeElement.blur(); document.getElementById('toasts').replaceChildren(); window.scrollTo(0, 0)")
 	time.Sleep(150 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
