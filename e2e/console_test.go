@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -356,6 +357,15 @@ func TestConsoleFlow(t *testing.T) {
 	}
 	b.screenshot("run-transcript")
 
+	// Edit the job: only the changed field is sent.
+	b.go_("/jobs/" + jobID + "/edit")
+	b.typeInto("#f-prompt", "Summarize last week's runs.")
+	b.click("#save-job")
+	b.wait(`document.querySelector('#job-detail') && document.querySelector('#job-detail').innerText.includes("Summarize last week's runs.")`, "the edited prompt")
+	if j := obj(expect(t, c, "GET", "/api/automation/jobs/"+jobID, "", 200, "", ""), "job"); j["prompt"] != "Summarize last week's runs." || j["schedule"].(map[string]any)["timezone"] != "Europe/Paris" {
+		t.Fatalf("edited job %v", j)
+	}
+
 	// A job that fires every second: its slot ledger fills live; disable it from the list.
 	beat := createJob(t, c, jobFor("worker", "heartbeat", `"schedule":{"mode":"every","interval":"1s"}`))
 	b.go_("/jobs/" + beat["id"].(string))
@@ -426,6 +436,16 @@ func TestConsoleFlow(t *testing.T) {
 	b.stillSamePage()
 	b.screenshot("trigger-detail")
 
+	// Edit the trigger: the prompt changes, the endpoint and the secret stay.
+	b.go_("/triggers/" + trigID + "/edit")
+	b.typeInto("#f-prompt", "Verify the deploy of {{ .Data.service }}.")
+	b.click("#save-trigger")
+	b.wait(`document.querySelector('#trigger-detail') && document.querySelector('#trigger-detail').innerText.includes("Verify the deploy")`, "the edited trigger")
+	edited := obj(expect(t, c, "GET", "/api/automation/triggers/"+trigID, "", 200, "", ""), "trigger")
+	if edited["webhook_path"] != path || edited["webhook_secret_hash"] != trig["webhook_secret_hash"] || fmt.Sprint(edited["filter"]) != "map[data.env:prod]" {
+		t.Fatalf("edited trigger %v", edited)
+	}
+
 	// Runs list with filters.
 	b.go_("/runs?trigger_id=" + trigID)
 	b.waitFor("#runs tbody tr")
@@ -480,7 +500,7 @@ func TestConsoleFlow(t *testing.T) {
 		b.waitFor("#overview table")
 		b.screenshot("overview")
 		b.go_("/jobs")
-		b.wait("document.querySelectorAll('#jobs tbody tr').length === 4", "four jobs")
+		b.wait("document.querySelectorAll('#jobs tbody tr').length >= 4", "the jobs")
 		b.screenshot("jobs")
 		b.go_("/triggers")
 		b.waitFor("#triggers tbody tr")
@@ -494,13 +514,19 @@ func TestConsoleNarrowViewport(t *testing.T) {
 	c := d.Client
 	long := strings.Repeat("a-very-long-job-name-", 6)
 	createJob(t, c, jobBody(long[:120]))
+	// API data is shown as text, never parsed as markup.
+	const evil = `<img src=x onerror=document.title='pwned'>`
+	createJob(t, c, jobBody(evil))
 	j := createJob(t, c, jobBody("triage", `"schedule":{"mode":"cron","expr":"*/5 * * * *","timezone":"America/Argentina/Buenos_Aires"}`))
 	trigger(t, c, j["id"].(string))
 	b := newBrowser(t, d.URL(), 375, 800)
 	b.do("emulate a phone", chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile))
 	noScroll := "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 	b.load("/jobs")
-	b.wait("document.querySelectorAll('#jobs tbody tr').length === 2", "two jobs")
+	b.wait("document.querySelectorAll('#jobs tbody tr').length === 3", "three jobs")
+	if !strings.Contains(b.text("#jobs"), evil) || b.count("#jobs img") != 0 || eval[string](b, "document.title") == "pwned" {
+		t.Fatal("a job name was rendered as HTML")
+	}
 	if !eval[bool](b, noScroll) {
 		t.Fatalf("the jobs page scrolls horizontally at 375px: scrollWidth %d", eval[int](b, "document.documentElement.scrollWidth"))
 	}
@@ -543,4 +569,93 @@ func TestConsoleTokenPrompt(t *testing.T) {
 	if eval[string](b, "sessionStorage.getItem('agh.token')") != token {
 		t.Fatal("token not kept in sessionStorage")
 	}
+}
+
+// dropProxy forwards TCP connections to a daemon and can drop them all and refuse new ones,
+// as a network outage would.
+type dropProxy struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	refused bool
+}
+
+func newDropProxy(t *testing.T, target string) *dropProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &dropProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	t.Cleanup(func() { ln.Close(); p.outage(true) })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			refused := p.refused
+			if !refused {
+				p.conns[c] = struct{}{}
+			}
+			p.mu.Unlock()
+			if refused {
+				c.Close()
+				continue
+			}
+			go p.pipe(c)
+		}
+	}()
+	return p
+}
+
+func (p *dropProxy) pipe(c net.Conn) {
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[up] = struct{}{}
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(up, c); up.Close() }()
+	_, _ = io.Copy(c, up)
+	c.Close()
+}
+
+// outage closes every connection; while refuse is true new ones are closed at once.
+func (p *dropProxy) outage(refuse bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refused = refuse
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func TestConsoleReconnect(t *testing.T) {
+	d := start(t, "")
+	c := d.Client
+	createJob(t, c, jobBody("before-outage"))
+	proxy := newDropProxy(t, d.D.Addr)
+	b := newBrowser(t, "http://"+proxy.ln.Addr().String(), 1024, 768)
+	b.load("/jobs")
+	b.waitFor("#jobs tbody tr")
+	b.waitFor("#conn.conn-live")
+	b.markPage()
+	// While the console is cut off, a job is created: the stream cannot deliver it.
+	proxy.outage(true)
+	b.waitFor("#conn.conn-reconnecting")
+	createJob(t, c, jobBody("during-outage"))
+	time.Sleep(300 * time.Millisecond)
+	// After the reconnect the console re-reads its lists.
+	proxy.outage(false)
+	b.waitFor("#conn.conn-live")
+	b.wait("document.querySelectorAll('#jobs tbody tr').length === 2", "the job created during the outage")
+	b.stillSamePage()
+	// And live updates flow again.
+	createJob(t, c, jobBody("after-outage"))
+	b.wait("document.querySelectorAll('#jobs tbody tr').length === 3", "the job created after the outage")
 }

@@ -1,5 +1,5 @@
 // DOM helpers. API data is untrusted: every text reaches the page through text nodes or
-// attribute values, never through innerHTML.
+// attribute values and is never parsed as HTML.
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'open', 'hidden']);
 

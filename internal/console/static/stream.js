@@ -1,6 +1,7 @@
-// The change stream (SPEC §16.4) read with fetch() so that the bearer token can be sent
-// (EventSource cannot set headers). Server-sent events are parsed here; the connection is
-// re-opened with exponential backoff, and a "resync" event asks views to re-read their lists.
+// The change stream (SPEC §16.4), read with fetch() so that the bearer token can be sent (the
+// browser's built-in SSE client cannot send headers). Server-sent events are parsed here; the
+// connection is re-opened with exponential backoff, and after a reconnect a "resync" event asks
+// the views to re-read their lists.
 import { authHeaders, askToken, token } from './api.js';
 
 const MIN_DELAY = 500;
