@@ -27,7 +27,7 @@ export async function overview(ctx) {
       { label: 'Run', cell: r => runLink(r.id) },
       { label: 'Job / trigger', cell: r => owner(r) },
       { label: 'Ended', cell: r => time(r.ended_at) },
-      { label: 'Error', cell: r => h('span', { class: 'error-text' }, r.error || '') },
+      { label: 'Error', cell: r => r.error ? h('span', { class: 'error-text' }, r.error) : '' },
     ], failed.runs || [], 'No failed runs.'));
   }
 

@@ -15,7 +15,7 @@ export function runsTable(runs, withOwner = true, empty = 'No runs yet.') {
     { label: 'Origin', cell: r => r.origin + (r.attempt > 1 ? ' · attempt ' + r.attempt : '') },
     { label: 'Started', cell: r => time(r.started_at) },
     { label: 'Duration', cell: r => r.dispatched_at ? duration(r.dispatched_at, r.ended_at) : '' },
-    { label: 'Error', cell: r => h('span', { class: 'error-text' }, r.error || '') },
+    { label: 'Error', cell: r => r.error ? h('span', { class: 'error-text' }, r.error) : '' },
   ].filter(Boolean);
   return table(cols, runs, empty);
 }
@@ -73,7 +73,8 @@ export async function runsList(ctx) {
     const f = new FormData(form);
     location.hash = '#/runs' + qs(Object.fromEntries([...f.entries()]));
   };
-  const sel = (name, options, value) => h('label', { class: 'field inline' }, h('span', { class: 'label' }, name.replace('_id', '')),
+  const labels = { status: 'Status', job_id: 'Job', trigger_id: 'Trigger' };
+  const sel = (name, options, value) => h('label', { class: 'field inline' }, h('span', { class: 'label' }, labels[name]),
     h('select', { name, id: 'filter-' + name, onchange: go }, [['', 'any'], ...options].map(([v, l]) => h('option', { value: v, selected: v === value }, l))));
   const byLabel = (a, b) => a[1].localeCompare(b[1]);
   const form = h('form', { class: 'filters', onsubmit: e => { e.preventDefault(); go(); } },
