@@ -26,7 +26,7 @@ export function fill(el, ...children) {
 
 function add(el, children) {
   for (const c of children.flat(Infinity)) {
-    if (c === null || c === undefined || c === false) continue;
+    if (c === null || c === undefined || c === false || c === '') continue;
     el.append(c instanceof Node ? c : String(c)); // strings become text nodes
   }
 }
