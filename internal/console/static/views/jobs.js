@@ -4,7 +4,7 @@ import { h, fill, table, time, badge, fields, section, toast, upsert, removeId, 
 import { get, getAll, post, patch, del, enc } from '../api.js';
 import { scheduleText } from './overview.js';
 import { liveRuns } from './runs.js';
-import { field, input, textarea, select, checkbox, val, int, showIf, policyFields, policyBody, changes, scopeFields, formError, showError } from './forms.js';
+import { field, input, textarea, select, checkbox, val, showIf, policyFields, policyBody, changes, scopeFields, formError, showError } from './forms.js';
 
 const jobPath = id => '/api/automation/jobs/' + enc(id);
 

@@ -1,6 +1,6 @@
 // Runs: the filtered list, run detail and the transcript.
 import { h, table, time, badge, duration, fields, section, runLink, toast, upsert, newestFirst, json, errorBox, debounce } from '../dom.js';
-import { get, post, qs, enc, ApiError } from '../api.js';
+import { get, post, qs, enc } from '../api.js';
 import { owner, names } from '../state.js';
 
 export const STATUSES = ['scheduled', 'running', 'delegated', 'completed', 'failed', 'canceled'];
@@ -74,8 +74,11 @@ export async function runsList(ctx) {
     location.hash = '#/runs' + qs(Object.fromEntries([...f.entries()]));
   };
   const labels = { status: 'Status', job_id: 'Job', trigger_id: 'Trigger' };
-  const sel = (name, options, value) => h('label', { class: 'field inline' }, h('span', { class: 'label' }, labels[name]),
-    h('select', { name, id: 'filter-' + name, onchange: go }, [['', 'any'], ...options].map(([v, l]) => h('option', { value: v, selected: v === value }, l))));
+  const sel = (name, options, value) => {
+    if (value && !options.some(([v]) => v === value)) options.push([value, value]); // e.g. a deleted job
+    return h('label', { class: 'field inline' }, h('span', { class: 'label' }, labels[name]),
+      h('select', { name, id: 'filter-' + name, onchange: go }, [['', 'any'], ...options].map(([v, l]) => h('option', { value: v, selected: v === value }, l))));
+  };
   const byLabel = (a, b) => a[1].localeCompare(b[1]);
   const form = h('form', { class: 'filters', onsubmit: e => { e.preventDefault(); go(); } },
     sel('status', STATUSES.map(s => [s, s]), filter.status),
@@ -211,4 +214,3 @@ function entry(e) {
   return h('li', { class: 'entry entry-' + String(e.type).replace(/[^a-z_]/g, '_') }, head, body);
 }
 
-export { ApiError };
