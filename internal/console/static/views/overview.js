@@ -9,14 +9,13 @@ export async function overview(ctx) {
   const failuresBox = h('div');
 
   async function refresh() {
-    const [st, jobs, triggers, failed] = await Promise.all([
+    const [st, jobs, failed] = await Promise.all([
       get('/api/status'),
       getAll('/api/automation/jobs', 'jobs'),
-      getAll('/api/automation/triggers', 'triggers'),
       get('/api/automation/runs?status=failed&limit=8'),
     ]);
     if (!ctx.alive()) return;
-    statusBox.replaceChildren(statusView(st, triggers));
+    statusBox.replaceChildren(statusView(st));
     const next = jobs.filter(j => j.next_run).sort((a, b) => Date.parse(a.next_run) - Date.parse(b.next_run)).slice(0, 8);
     firesBox.replaceChildren(table([
       { label: 'Job', cell: j => h('a', { href: '#/jobs/' + encodeURIComponent(j.id) }, j.name) },
@@ -44,7 +43,7 @@ export async function overview(ctx) {
     section('Recent failures', failuresBox, h('p', {}, h('a', { href: '#/runs?status=failed' }, 'All failed runs →'))));
 }
 
-function statusView(st, triggers) {
+function statusView(st) {
   const a = st.automation || {};
   const state = !a.enabled ? 'disabled' : a.paused ? 'paused' : a.scheduler_running ? 'running' : 'stopped';
   return h('div', {},
@@ -53,7 +52,7 @@ function statusView(st, triggers) {
     fields([
       ['Next fire', a.next_fire ? time(a.next_fire) : 'none'],
       ['Jobs', `${a.jobs?.enabled ?? 0} enabled of ${a.jobs?.total ?? 0}`],
-      ['Triggers', `${triggers.filter(t => t.enabled).length} enabled of ${triggers.length}`],
+      ['Triggers', `${a.triggers?.enabled ?? 0} enabled of ${a.triggers?.total ?? 0}`],
       ['Runs', `${a.runs?.running ?? 0} running, ${a.runs?.scheduled ?? 0} scheduled (cap ${a.max_concurrent_runs ?? '—'})`],
       ['Node', st.node_id],
       ['Store', st.store],
