@@ -53,6 +53,23 @@ func (s *Server) SetMetricsHandler(h http.Handler) {
 	s.handle("/metrics", false, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
 }
 
+// SetConsole serves the web console (SPEC §16.5): h answers GET and HEAD at each of paths ("/"
+// and the asset paths) with the headers of SPEC §14.2. Console paths are not management routes
+// (no token); every other path keeps the JSON 404.
+func (s *Server) SetConsole(h http.Handler, paths []string) {
+	get := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	}
+	for _, p := range paths {
+		if p == "/" {
+			p = "/{$}" // exactly "/", not the catch-all
+		}
+		s.handle(p, false, map[string]http.HandlerFunc{"GET": get})
+	}
+}
+
 type routeSlotKey struct{}
 
 // WithRouteSlot prepares r so that the matched route pattern can be read after serving it

@@ -22,6 +22,7 @@ import (
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/console"
 	"github.com/agh-dev/agh/internal/dispatch"
 	"github.com/agh-dev/agh/internal/events"
 	"github.com/agh-dev/agh/internal/metrics"
@@ -221,6 +222,7 @@ func Run(ctx context.Context, o Options) error {
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
 	d.API.SetMetricsHandler(d.metrics.Handler())
+	d.API.SetConsole(console.Handler(), console.Paths())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
