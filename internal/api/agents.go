@@ -46,14 +46,20 @@ func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	id := run.ID
+	id, agentName := run.ID, run.AgentName
 	if run.TaskRunID != "" {
-		id = run.TaskRunID
+		// A delegated run shows its task run's transcript; human tasks have none.
+		id, agentName = run.TaskRunID, ""
+		if tr, err := s.svc.Store.GetTaskRun(r.Context(), run.TaskRunID); err == nil {
+			agentName = tr.AgentName
+		}
 	}
 	doc, err := s.svc.Store.GetTranscript(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		empty := map[string]any{"run_id": run.ID, "agent_name": run.AgentName, "driver": s.driverOf(run.AgentName),
-			"truncated": false, "entries": []any{}}
+		empty := map[string]any{"run_id": run.ID, "truncated": false, "entries": []any{}}
+		if agentName != "" {
+			empty["agent_name"], empty["driver"] = agentName, s.driverOf(agentName)
+		}
 		if run.SessionID != "" {
 			empty["session_id"] = run.SessionID
 		}

@@ -53,6 +53,23 @@ func (s *Server) SetMetricsHandler(h http.Handler) {
 	s.handle("/metrics", false, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
 }
 
+// SetConsole serves the web console (SPEC §16.5): h answers GET and HEAD at each of paths ("/"
+// and the asset paths) with the headers of SPEC §14.2. Console paths are not management routes
+// (no token); every other path keeps the JSON 404.
+func (s *Server) SetConsole(h http.Handler, paths []string) {
+	get := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		h.ServeHTTP(w, r)
+	}
+	for _, p := range paths {
+		if p == "/" {
+			p = "/{$}" // exactly "/", not the catch-all
+		}
+		s.handle(p, false, map[string]http.HandlerFunc{"GET": get})
+	}
+}
+
 type routeSlotKey struct{}
 
 // WithRouteSlot prepares r so that the matched route pattern can be read after serving it
@@ -120,6 +137,10 @@ func (s *Server) routes() {
 	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
 	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})
 	s.handle("/api/automation/runs/{id}/transcript", true, map[string]http.HandlerFunc{"GET": s.getTranscript})
+	s.handle("/api/tasks", true, map[string]http.HandlerFunc{"GET": s.listTasks})
+	s.handle("/api/tasks/{id}", true, map[string]http.HandlerFunc{"GET": s.getTask})
+	s.handle("/api/tasks/{id}/complete", true, map[string]http.HandlerFunc{"POST": s.completeTask})
+	s.handle("/api/tasks/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelTask})
 	s.handle("/api/agents", false, map[string]http.HandlerFunc{"GET": s.listAgents})
 	s.handle("/api/workspaces", false, map[string]http.HandlerFunc{"GET": s.listWorkspaces, "POST": s.createWorkspace})
 	s.handle("/api/workspaces/{id}", false, map[string]http.HandlerFunc{"GET": s.getWorkspace, "DELETE": s.deleteWorkspace})
@@ -179,6 +200,17 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		st.Automation.Jobs.Total++
 		if j.Job.Enabled {
 			st.Automation.Jobs.Enabled++
+		}
+	}
+	trigs, err := s.svc.Store.AllTriggers(ctx)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for _, t := range trigs {
+		st.Automation.Triggers.Total++
+		if t.Enabled {
+			st.Automation.Triggers.Enabled++
 		}
 	}
 	counts, err := s.svc.Store.CountRunsByStatus(ctx)

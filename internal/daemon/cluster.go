@@ -95,6 +95,8 @@ func (d *Daemon) onRemoteChange(c store.Change) {
 		if r.Status == automation.RunCanceled {
 			d.Disp.Terminate([]*automation.Run{r})
 		}
+	case "task":
+		d.hub.remoteTaskChanged(c.ID)
 	}
 	_ = service.ChangeCreated
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/config"
+	"github.com/agh-dev/agh/internal/console"
 	"github.com/agh-dev/agh/internal/dispatch"
 	"github.com/agh-dev/agh/internal/events"
 	"github.com/agh-dev/agh/internal/metrics"
@@ -31,6 +32,7 @@ import (
 	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/postgres"
 	"github.com/agh-dev/agh/internal/store/sqlite"
+	"github.com/agh-dev/agh/internal/tasks"
 	"github.com/agh-dev/agh/internal/wire"
 )
 
@@ -79,7 +81,9 @@ type Daemon struct {
 	Service  *service.Service
 	Sched    *scheduler.Loop
 	Disp     *dispatch.Dispatcher
-	API      *api.Server
+	// Sender delivers channel notifications from the outbox (SPEC §11.5).
+	Sender *tasks.Sender
+	API    *api.Server
 	// Addr is the bound TCP address.
 	Addr       string
 	SocketPath string
@@ -179,6 +183,8 @@ func Run(ctx context.Context, o Options) error {
 	}
 	d.Service = service.New(st, d.clock, cfg)
 	d.Service.Key = key
+	// Task-backed fires create tasks (SPEC §11.1).
+	d.Service.Delegate = d.Service.DelegateTask
 	d.Service.Log = d.log
 	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
 	st = timedStore{Store: st, m: d.metrics}
@@ -203,6 +209,10 @@ func Run(ctx context.Context, o Options) error {
 		Store: st, Clock: d.clock, Log: d.log, NodeID: cfg.NodeID, DataDir: d.DataDir,
 		Config: d.Service.Config, Hooks: d.hub, Render: d.render, CancelGrace: o.AgentGrace, TermGrace: o.AgentGrace, ExitGrace: o.AgentGrace,
 	})
+	d.Sender = tasks.NewSender(tasks.SenderOptions{
+		Store: st, Clock: d.clock, Log: d.log, Config: d.Service.Config, UserAgent: "agh/" + api.Version,
+		RunsChanged: d.hub.RunsChanged, Result: d.metrics.Channel,
+	})
 	if cfg.Automation.Enabled {
 		// Runs left running by a dead process are failed and retried before anything else (SPEC §7.10).
 		if err := d.Disp.Recover(ctx, st.Kind() == "postgres"); err != nil {
@@ -213,6 +223,7 @@ func Run(ctx context.Context, o Options) error {
 	openapi := api.OpenAPIDocument()
 	d.API = api.New(d.Service, d.clock, d.log, d, openapi)
 	d.API.SetMetricsHandler(d.metrics.Handler())
+	d.API.SetConsole(console.Handler(), console.Paths())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -229,11 +240,19 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
 		go func() { defer wg.Done(); d.runCluster(runCtx) }()
 	}
+	// Pending channel notifications resume (SPEC §7.10 step 4). The sender keeps delivering
+	// while running agents get their shutdown grace, so that their task.ended go out.
+	senderCtx, stopSender := context.WithCancel(ctx)
+	defer stopSender()
+	senderDone := make(chan struct{})
+	go func() { defer close(senderDone); d.Sender.Run(senderCtx) }()
 
 	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
 		wg.Wait()
+		stopSender()
+		<-senderDone
 		return err
 	}
 	d.log.Info("agh daemon started", "component", "http", "addr", d.Addr, "socket", d.SocketPath, "data_dir", d.DataDir, "store", st.Kind())
@@ -266,6 +285,8 @@ func Run(ctx context.Context, o Options) error {
 	cancelRun()
 	wg.Wait()
 	d.Disp.Shutdown(d.Service.Config().Automation.ShutdownGrace)
+	stopSender() // an attempt in flight is abandoned at once and repeated after restart
+	<-senderDone
 	if d.SocketPath != "" {
 		_ = os.Remove(d.SocketPath)
 	}
@@ -559,6 +580,68 @@ func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
 	}
 	if n.d.Disp != nil {
 		n.d.Disp.Wake()
+	}
+	created := false
+	for _, r := range runs {
+		if r.TaskID != "" && r.Status == automation.RunDelegated && r.DeliveryError == "" {
+			created = true
+			n.publishTask("task.created", r.TaskID)
+		}
+	}
+	if created && n.d.Sender != nil {
+		n.d.Sender.Wake() // a task.created notification may be waiting
+	}
+}
+
+// publishTask sends the current state of a task to the change stream and tells the other
+// nodes (task.updated only: they see task.created through the delegated run).
+func (n *notifier) publishTask(name, id string) {
+	t, err := n.d.Store.GetTask(context.Background(), id)
+	if err != nil {
+		return
+	}
+	n.d.API.Broker.Publish(name, map[string]any{"task": wire.FromTask(t, true)})
+	if name == "task.updated" {
+		n.d.announce("task", id, name)
+	}
+}
+
+// remoteTaskChanged applies another node's task change: change stream, termination of a local
+// agent whose task was canceled there, and the outbox.
+func (n *notifier) remoteTaskChanged(id string) {
+	t, err := n.d.Store.GetTask(context.Background(), id)
+	if err != nil {
+		return
+	}
+	n.d.API.Broker.Publish("task.updated", map[string]any{"task": wire.FromTask(t, true)})
+	if t.Status == automation.TaskCanceled && n.d.Disp != nil {
+		n.d.Disp.TerminateTaskRuns(t.Runs)
+	}
+	if n.d.Sender != nil {
+		n.d.Sender.Wake()
+	}
+}
+
+// TasksChanged implements service.TaskNotifier and dispatch.Hooks.
+func (n *notifier) TasksChanged(ts []*automation.Task) {
+	for _, t := range ts {
+		n.publishTask("task.updated", t.ID)
+		if automation.TaskClosed(t.Status) {
+			n.d.metrics.Task(t.Status)
+		}
+	}
+	if n.d.Disp != nil {
+		n.d.Disp.Wake()
+	}
+	if n.d.Sender != nil {
+		n.d.Sender.Wake()
+	}
+}
+
+// TaskRunsTerminated implements service.TaskNotifier.
+func (n *notifier) TaskRunsTerminated(runs []*automation.TaskRun) {
+	if n.d.Disp != nil {
+		n.d.Disp.TerminateTaskRuns(runs)
 	}
 }
 

@@ -103,6 +103,41 @@ func (n *notifier) RunFinished(run *automation.Run, driver string, retry *automa
 	d.publish(d.runEnvelope(kind, events.SourceAutomation, run, data))
 }
 
+// taskSessionData is the data of session events of agent task runs (SPEC §8.2): run_id is the
+// delegated automation run, agent_name the task run's agent.
+func (d *Daemon) taskSessionEnvelope(kind string, task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string) *events.Envelope {
+	data := map[string]any{"session_id": tr.SessionID, "agent_name": tr.AgentName, "driver": driver,
+		"attempt": drun.Attempt, "task_id": task.ID, "task_run_id": tr.ID}
+	if kind == events.KindSessionStopped {
+		data["stop_reason"] = tr.StopReason
+		data["status"] = tr.Status
+	}
+	return d.runEnvelope(kind, events.SourceObserver, drun, data)
+}
+
+// TaskSessionStarted implements dispatch.Hooks: publishes session.created for a task run.
+func (n *notifier) TaskSessionStarted(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string) {
+	n.publishTask("task.updated", task.ID)
+	n.d.publish(n.d.taskSessionEnvelope(events.KindSessionCreated, task, tr, drun, driver))
+}
+
+// TaskRunFinished implements dispatch.Hooks: publishes session.stopped for a task run whose
+// session was announced (task runs publish no automation.run.* events) and wakes the sender
+// for the task.ended notification.
+func (n *notifier) TaskRunFinished(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string) {
+	d := n.d
+	n.publishTask("task.updated", task.ID)
+	if tr.Status != automation.TaskRunCanceled && automation.TaskClosed(task.Status) {
+		d.metrics.Task(task.Status) // canceled tasks were counted by the cancel
+	}
+	if tr.SessionID != "" {
+		d.publish(d.taskSessionEnvelope(events.KindSessionStopped, task, tr, drun, driver))
+	}
+	if d.Sender != nil {
+		d.Sender.Wake()
+	}
+}
+
 func (d *Daemon) publish(env *events.Envelope) {
 	// Round-trip through JSON so data numbers look like they would after a restart.
 	if b, err := json.Marshal(env); err == nil {

@@ -33,6 +33,15 @@ type Hooks interface {
 	SessionStarted(run *automation.Run, driver string)
 	// RunFinished is called after a started run's terminal state (and retry row) committed.
 	RunFinished(run *automation.Run, driver string, retry *automation.Run)
+	// TasksChanged is called after tasks changed state (agent task runs started).
+	TasksChanged(tasks []*automation.Task)
+	// TaskSessionStarted is called once an agent task run's session id is recorded; drun is
+	// the task's delegated automation run.
+	TaskSessionStarted(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string)
+	// TaskRunFinished is called after a task run's terminal state (and its task's) committed:
+	// started task runs that ended, task runs that failed validation before starting (driver
+	// ""), and canceled task runs whose session had been announced.
+	TaskRunFinished(task *automation.Task, tr *automation.TaskRun, drun *automation.Run, driver string)
 }
 
 // Renderer renders a trigger run's prompt from its stored envelope (nil for jobs).
@@ -62,15 +71,18 @@ type Dispatcher struct {
 	o    Options
 	wake chan struct{}
 
-	mu        sync.Mutex
-	active    map[string]*activeRun
+	mu     sync.Mutex
+	active map[string]*activeRun
+	// early holds cancellation causes of runs and task runs canceled after they were claimed
+	// but before their launch registered them: the launch then cancels at once, so that no
+	// process starts after the cancel response (SPEC §7.8).
+	early     map[string]error
 	draining  bool
 	wg        sync.WaitGroup
 	renewedAt time.Time
 }
 
 type activeRun struct {
-	run    *automation.Run
 	cancel context.CancelCauseFunc
 	done   chan struct{}
 	// lost is set when the lease could not be renewed: the outcome is not recorded.
@@ -85,7 +97,7 @@ func New(o Options) *Dispatcher {
 	if o.BaseEnv == nil {
 		o.BaseEnv = os.Environ()
 	}
-	return &Dispatcher{o: o, wake: make(chan struct{}, 1), active: map[string]*activeRun{}}
+	return &Dispatcher{o: o, wake: make(chan struct{}, 1), active: map[string]*activeRun{}, early: map[string]error{}}
 }
 
 // Wake asks the dispatcher to look for eligible runs now.
@@ -112,12 +124,27 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 		return err
 	}
 	now := d.o.Clock.Now().UTC()
+	interrupted := agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}
 	for _, r := range runs {
 		if ownedOnly && r.LeaseOwner != d.o.NodeID {
 			continue
 		}
 		d.killOrphan(ctx, r.ID)
-		if _, _, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}, now); err != nil {
+		if _, _, err := d.finish(ctx, r, interrupted, now); err != nil {
+			return err
+		}
+	}
+	// Task runs left running fail too, and so do their tasks.
+	truns, err := d.o.Store.TaskRunsByStatus(ctx, automation.TaskRunRunning)
+	if err != nil {
+		return err
+	}
+	for _, tr := range truns {
+		if ownedOnly && tr.LeaseOwner != d.o.NodeID {
+			continue
+		}
+		d.killOrphan(ctx, tr.ID)
+		if _, err := d.finishTask(ctx, tr.ID, interrupted, now); err != nil {
 			return err
 		}
 	}
@@ -159,13 +186,18 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 	cfg := d.o.Config()
 	now := d.o.Clock.Now().UTC()
 	var started, failed []*automation.Run
+	var tstarted, tfailed []*taskItem
 	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
-		started, failed = nil, nil
+		started, failed, tstarted, tfailed = nil, nil, nil, nil
 		running, err := tx.CountRunning()
 		if err != nil {
 			return err
 		}
-		free := cfg.Automation.MaxConcurrentRuns - running
+		trunning, err := tx.CountRunningTaskRuns()
+		if err != nil {
+			return err
+		}
+		free := cfg.Automation.MaxConcurrentRuns - running - trunning
 		if free <= 0 {
 			return nil
 		}
@@ -173,11 +205,28 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 		if err != nil {
 			return err
 		}
+		tcands, err := tx.EligibleTaskRuns(free + 64)
+		if err != nil {
+			return err
+		}
 		blocked := map[string]bool{} // definitions whose queue is held
-		for _, r := range cands {
-			if len(started) >= free {
+		for _, cand := range merge(cands, tcands) {
+			if len(started)+len(tstarted) >= free {
 				break
 			}
+			if tr := cand.trun; tr != nil {
+				it, ok, err := d.claimTask(tx, tr, now)
+				if err != nil {
+					return err
+				}
+				if it != nil && ok {
+					tstarted = append(tstarted, it)
+				} else if it != nil {
+					tfailed = append(tfailed, it)
+				}
+				continue
+			}
+			r := cand.run
 			def := r.DefinitionID()
 			if blocked[def] {
 				continue
@@ -231,14 +280,26 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 			d.o.Hooks.RunFinished(r, "", nil)
 		}
 	}
+	for _, it := range tfailed {
+		d.o.Hooks.TaskRunFinished(it.task, it.trun, it.drun, "")
+	}
 	if len(started) > 0 {
 		d.o.Hooks.RunsChanged(started)
-		for _, r := range started {
-			d.launch(r)
-		}
-		return 0, nil
 	}
-	if len(failed) > 0 {
+	for _, r := range started {
+		d.launch(r.ID, func(ctx context.Context) { d.execute(ctx, r) })
+	}
+	if len(tstarted) > 0 {
+		ts := make([]*automation.Task, len(tstarted))
+		for i, it := range tstarted {
+			ts[i] = it.task
+		}
+		d.o.Hooks.TasksChanged(ts)
+	}
+	for _, it := range tstarted {
+		d.launch(it.trun.ID, func(ctx context.Context) { d.executeTask(ctx, it) })
+	}
+	if len(started) > 0 || len(failed) > 0 || len(tstarted) > 0 || len(tfailed) > 0 {
 		return 0, nil
 	}
 	next, ok, err := d.o.Store.NextScheduledAt(ctx, now)
@@ -315,16 +376,21 @@ func (d *Dispatcher) validate(tx store.Tx, r *automation.Run) string {
 }
 
 func (d *Dispatcher) workDir(tx store.Reader, r *automation.Run) (string, string) {
-	if r.Scope != automation.ScopeWorkspace {
+	return d.scopeDir(tx, r.Scope, r.WorkspaceID)
+}
+
+// scopeDir returns the working directory of a scope (SPEC §10.2), or the validation message.
+func (d *Dispatcher) scopeDir(tx store.Reader, scope, workspaceID string) (string, string) {
+	if scope != automation.ScopeWorkspace {
 		dir := filepath.Join(d.o.DataDir, "global")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return "", "workspace path not found: " + dir
 		}
 		return dir, ""
 	}
-	ws, err := tx.GetWorkspace(context.Background(), r.WorkspaceID)
+	ws, err := tx.GetWorkspace(context.Background(), workspaceID)
 	if err != nil {
-		return "", fmt.Sprintf("workspace %q not found", r.WorkspaceID)
+		return "", fmt.Sprintf("workspace %q not found", workspaceID)
 	}
 	if st, err := os.Stat(ws.Path); err != nil || !st.IsDir() {
 		return "", "workspace path not found: " + ws.Path
@@ -348,12 +414,16 @@ func agentConfig(a *config.Agent) agent.Config {
 		Permissions: a.Permissions, Timeout: a.Timeout, MaxOutputBytes: a.MaxOutputBytes}
 }
 
-// launch executes a run that is now running.
-func (d *Dispatcher) launch(r *automation.Run) {
+// launch executes a run or task run (by id) that is now running.
+func (d *Dispatcher) launch(id string, exec func(ctx context.Context)) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	ar := &activeRun{run: r, cancel: cancel, done: make(chan struct{})}
+	ar := &activeRun{cancel: cancel, done: make(chan struct{})}
 	d.mu.Lock()
-	d.active[r.ID] = ar
+	d.active[id] = ar
+	if cause, ok := d.early[id]; ok {
+		delete(d.early, id)
+		cancel(cause)
+	}
 	d.mu.Unlock()
 	d.wg.Add(1)
 	go func() {
@@ -361,18 +431,22 @@ func (d *Dispatcher) launch(r *automation.Run) {
 		defer close(ar.done)
 		defer func() {
 			d.mu.Lock()
-			delete(d.active, r.ID)
+			delete(d.active, id)
 			d.mu.Unlock()
 			d.Wake()
 		}()
-		d.execute(ctx, r)
+		exec(ctx)
 	}()
 }
 
 func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
+	if ctx.Err() != nil {
+		// Canceled before it started: no process (the row is already terminal).
+		d.record(r, agent.Outcome{Status: agent.StatusCanceled, ErrorCode: agent.CodeCanceled}, "")
+		return
+	}
 	cfg := d.o.Config()
 	ac, ok := cfg.Agents[r.AgentName]
-	now := func() time.Time { return d.o.Clock.Now().UTC() }
 	if !ok {
 		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: fmt.Sprintf("agent %q is not configured", r.AgentName), ErrorCode: automation.CodeValidation}, "")
 		return
@@ -386,8 +460,34 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: msg, ErrorCode: automation.CodeValidation}, ac.Driver)
 		return
 	}
+	out := d.runAgent(ctx, session{
+		ac: ac, prompt: prompt, dir: dir, env: d.environ(cfg, ac, r, dir, nil),
+		transcriptID: r.ID, runID: r.ID, agentName: r.AgentName,
+		onSession: func(id string) { d.setSession(r, id, ac.Driver) },
+	})
+	d.record(r, out, ac.Driver)
+}
+
+// session is one agent session to run and record.
+type session struct {
+	ac     *config.Agent
+	prompt string
+	dir    string
+	env    []string
+	// transcriptID keys the stored transcript and the remembered process group (the run id,
+	// or the task run id); runID and agentName are written into the transcript document.
+	transcriptID string
+	runID        string
+	agentName    string
+	onSession    func(id string)
+}
+
+// runAgent executes one agent session, keeping its transcript stored while it runs.
+func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
+	ac := s.ac
+	now := func() time.Time { return d.o.Clock.Now().UTC() }
 	tr := agent.NewTranscript(ac.MaxOutputBytes, now)
-	doc := transcriptDoc{RunID: r.ID, Driver: ac.Driver, AgentName: r.AgentName}
+	doc := transcriptDoc{RunID: s.runID, Driver: ac.Driver, AgentName: s.agentName}
 	var sessMu sync.Mutex
 	flush := func(final bool, stop string) {
 		entries, trunc := tr.Snapshot()
@@ -398,7 +498,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		}
 		b, _ := json.Marshal(doc)
 		sessMu.Unlock()
-		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(r.ID, b) })
+		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(s.transcriptID, b) })
 	}
 	stopFlush := make(chan struct{})
 	flushDone := make(chan struct{})
@@ -420,15 +520,14 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		}
 	}()
 	req := agent.Request{
-		Agent: agentConfig(ac), Prompt: prompt, Dir: dir, Transcript: tr,
-		Env:         d.environ(cfg, ac, r, dir),
+		Agent: agentConfig(ac), Prompt: s.prompt, Dir: s.dir, Transcript: tr, Env: s.env,
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
-		OnStart: func(pid int) { d.rememberPID(r.ID, pid) },
+		OnStart: func(pid int) { d.rememberPID(s.transcriptID, pid) },
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
 			sessMu.Unlock()
-			d.setSession(r, id, ac.Driver)
+			s.onSession(id)
 		},
 	}
 	out := d.o.Execute(ctx, req)
@@ -440,8 +539,8 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		sessMu.Unlock()
 	}
 	flush(true, out.StopReason)
-	d.forgetPID(r.ID)
-	d.record(r, out, ac.Driver)
+	d.forgetPID(s.transcriptID)
+	return out
 }
 
 type transcriptDoc struct {
@@ -454,7 +553,8 @@ type transcriptDoc struct {
 	Entries    []agent.Entry `json:"entries"`
 }
 
-func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation.Run, dir string) []string {
+// environ builds an agent's environment (SPEC §10.2); extra adds task variables.
+func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation.Run, dir string, extra map[string]string) []string {
 	remove := append([]string{"AGH_SECRET_KEY", "AGH_API_TOKEN"}, cfg.SecretEnvNames...)
 	add := map[string]string{}
 	for k, v := range ac.Env {
@@ -472,6 +572,9 @@ func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation
 	add["AGH_WORKSPACE_PATH"] = dir
 	add["AGH_SCHEDULED_AT"] = automation.FormatTime(r.ScheduledAt)
 	add["AGH_DEPTH"] = strconv.Itoa(r.Depth)
+	for k, v := range extra {
+		add[k] = v
+	}
 	return agent.Environ(d.o.BaseEnv, remove, add)
 }
 
@@ -618,9 +721,22 @@ func (d *Dispatcher) Terminate(runs []*automation.Run) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, r := range runs {
-		if ar, ok := d.active[r.ID]; ok {
-			ar.cancel(&agent.Canceled{Code: r.ErrorCode, Message: r.Error})
+		d.terminateLocked(r.ID, !r.DispatchedAt.IsZero(), &agent.Canceled{Code: r.ErrorCode, Message: r.Error})
+	}
+}
+
+// terminateLocked cancels the execution of a run or task run; one that was claimed (started)
+// but is not registered yet is canceled as soon as it launches. d.mu is held.
+func (d *Dispatcher) terminateLocked(id string, claimed bool, cause error) {
+	if ar, ok := d.active[id]; ok {
+		ar.cancel(cause)
+		return
+	}
+	if claimed {
+		if len(d.early) > 4096 {
+			clear(d.early)
 		}
+		d.early[id] = cause
 	}
 }
 

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/agh-dev/agh/internal/agent"
@@ -36,7 +37,10 @@ func (d *Dispatcher) RunLeases(ctx context.Context) {
 func (d *Dispatcher) LeaseTick(ctx context.Context) {
 	now := d.o.Clock.Now().UTC()
 	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
-		_, err := tx.RenewLeases(d.o.NodeID, now.Add(LeaseTTL))
+		if _, err := tx.RenewLeases(d.o.NodeID, now.Add(LeaseTTL)); err != nil {
+			return err
+		}
+		_, err := tx.RenewTaskRunLeases(d.o.NodeID, now.Add(LeaseTTL))
 		return err
 	})
 	if err != nil {
@@ -49,6 +53,7 @@ func (d *Dispatcher) LeaseTick(ctx context.Context) {
 	}
 	d.stopCanceledElsewhere(ctx)
 	d.sweep(ctx, now)
+	d.sweepTaskRuns(ctx, now)
 }
 
 // dropUnrenewable terminates local agents whose lease could not be renewed before it expired;
@@ -75,6 +80,13 @@ func (d *Dispatcher) stopCanceledElsewhere(ctx context.Context) {
 	}
 	d.mu.Unlock()
 	for _, id := range ids {
+		if strings.HasPrefix(id, automation.PrefixTaskRun) {
+			tr, err := d.o.Store.GetTaskRun(ctx, id)
+			if err == nil && tr.Status != automation.TaskRunRunning {
+				d.TerminateTaskRuns([]*automation.TaskRun{tr})
+			}
+			continue
+		}
 		r, err := d.o.Store.GetRun(ctx, id)
 		if err != nil || r.Status == automation.RunRunning {
 			continue
@@ -111,5 +123,31 @@ func (d *Dispatcher) sweep(ctx context.Context, now time.Time) {
 		}
 		d.o.Hooks.RunsChanged(changed)
 		d.o.Hooks.RunFinished(final, "", retry)
+	}
+}
+
+// sweepTaskRuns fails running task runs whose lease expired (node lost), with their tasks.
+func (d *Dispatcher) sweepTaskRuns(ctx context.Context, now time.Time) {
+	var expired []*automation.TaskRun
+	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
+		var err error
+		expired, err = tx.ExpiredTaskRuns(now, 100)
+		return err
+	})
+	if err != nil {
+		return
+	}
+	for _, tr := range expired {
+		d.mu.Lock()
+		_, local := d.active[tr.ID]
+		d.mu.Unlock()
+		if local && tr.LeaseOwner == d.o.NodeID {
+			continue // our own task run: renewal will catch up
+		}
+		done, err := d.finishTask(ctx, tr.ID, agent.Outcome{Status: automation.RunFailed, Error: "node lost", ErrorCode: automation.CodeNodeLost}, now)
+		if err != nil || done == nil {
+			continue
+		}
+		d.o.Hooks.TaskRunFinished(done.task, done.trun, done.drun, "")
 	}
 }

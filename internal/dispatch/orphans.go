@@ -5,8 +5,10 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 
+	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
 )
 
@@ -38,8 +40,13 @@ func (d *Dispatcher) killOrphan(ctx context.Context, runID string) {
 	if err != nil || pid <= 1 {
 		return
 	}
+	// A task run's agent carries its id in AGH_TASK_RUN_ID (AGH_RUN_ID is the delegated run's).
+	name := "AGH_RUN_ID="
+	if strings.HasPrefix(runID, automation.PrefixTaskRun) {
+		name = "AGH_TASK_RUN_ID="
+	}
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil || !bytes.Contains(env, []byte("\x00AGH_RUN_ID="+runID+"\x00")) && !bytes.HasPrefix(env, []byte("AGH_RUN_ID="+runID+"\x00")) {
+	if err != nil || !bytes.Contains(env, []byte("\x00"+name+runID+"\x00")) && !bytes.HasPrefix(env, []byte(name+runID+"\x00")) {
 		return
 	}
 	if err := syscall.Kill(-pid, syscall.SIGKILL); err == nil {

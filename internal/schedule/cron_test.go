@@ -294,3 +294,44 @@ func FuzzParseCron(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCronNext drives the evaluator with arbitrary expressions, zones and instants: Next must
+// be strictly after its argument, consecutive slots strictly increasing, and a slot without a
+// gap marker must be a real local time of the zone.
+func FuzzCronNext(f *testing.F) {
+	zones := []string{"UTC", "America/New_York", "Europe/Berlin", "America/Santiago", "Australia/Lord_Howe",
+		"Europe/Dublin", "Pacific/Apia", "Asia/Kolkata", "America/St_Johns"}
+	f.Add("30 2 * * *", uint8(1), int64(1772928000))
+	f.Add("*/15 * * * *", uint8(2), int64(1774746000))
+	f.Add("@daily", uint8(3), int64(1788663600))
+	f.Add("0 0 1 1 *", uint8(6), int64(1325160000))
+	f.Fuzz(func(t *testing.T, expr string, zone uint8, unix int64) {
+		c, err := ParseCron(expr)
+		if err != nil {
+			return
+		}
+		loc, err := LoadLocation(zones[int(zone)%len(zones)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := time.Unix(unix%(1<<33), 0).UTC()
+		prev := after
+		for i := 0; i < 5; i++ {
+			sl, ok := c.Next(prev, loc)
+			if !ok {
+				return
+			}
+			if !sl.At.After(prev) {
+				t.Fatalf("%q in %s: Next(%s) = %s is not after it", expr, loc, prev, sl.At)
+			}
+			if sl.DST != GapShifted {
+				l := sl.At.In(loc)
+				back := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, loc)
+				if back.Hour() != l.Hour() || back.Minute() != l.Minute() {
+					t.Fatalf("%q in %s: slot %s has a nonexistent local time", expr, loc, sl.At)
+				}
+			}
+			prev = sl.At
+		}
+	})
+}

@@ -119,6 +119,18 @@ type DeliveryQuery struct {
 	BeforeID         string
 }
 
+// TaskQuery filters and pages GET /api/tasks, newest first (created_at desc, id desc).
+type TaskQuery struct {
+	Status      string
+	JobID       string
+	OwnerKind   string
+	WorkspaceID string
+	Limit       int
+	// BeforeCreatedAt/BeforeID is the keyset position: only tasks strictly before it.
+	BeforeCreatedAt time.Time
+	BeforeID        string
+}
+
 // Reader is the read side, usable inside and outside transactions.
 type Reader interface {
 	GetJob(ctx context.Context, id string) (JobRecord, error)
@@ -155,6 +167,19 @@ type Reader interface {
 	NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	// GetMeta reads a small named value (schema facts, the secret-key canary, …).
 	GetMeta(ctx context.Context, key string) ([]byte, error)
+
+	// GetTask returns a task with its runs (oldest first), or ErrNotFound.
+	GetTask(ctx context.Context, id string) (*automation.Task, error)
+	// ListTasks returns tasks matching q without their runs, newest first.
+	ListTasks(ctx context.Context, q TaskQuery) ([]*automation.Task, error)
+	// GetTaskRun returns a task run, or ErrNotFound.
+	GetTaskRun(ctx context.Context, id string) (*automation.TaskRun, error)
+	// TaskRunsByStatus returns the task runs in a status ordered by (created_at, id).
+	TaskRunsByStatus(ctx context.Context, status string) ([]*automation.TaskRun, error)
+	// PendingNotifications returns up to limit pending outbox entries in insertion order.
+	PendingNotifications(ctx context.Context, limit int) ([]*automation.Notification, error)
+	// GetNotification returns an outbox entry, or ErrNotFound.
+	GetNotification(ctx context.Context, id string) (*automation.Notification, error)
 }
 
 // Tx is one write transaction.
@@ -238,6 +263,34 @@ type Tx interface {
 	SetMeta(key string, value []byte) error
 	// DeleteMeta removes a named value; an absent key is not an error.
 	DeleteMeta(key string) error
+
+	// InsertTask inserts a task (without its runs).
+	InsertTask(t *automation.Task) error
+	// UpdateTask replaces a task row if its stored status equals fromStatus (compare-and-set);
+	// it reports whether the row was updated. A missing task is (false, ErrNotFound).
+	UpdateTask(t *automation.Task, fromStatus string) (bool, error)
+	// InsertTaskRun inserts a task run.
+	InsertTaskRun(r *automation.TaskRun) error
+	// UpdateTaskRun replaces a task run if its stored status equals fromStatus (compare-and-set).
+	UpdateTaskRun(r *automation.TaskRun, fromStatus string) (bool, error)
+	// CountRunningTaskRuns counts task runs in status running (they share the global cap).
+	CountRunningTaskRuns() (int, error)
+	// EligibleTaskRuns returns up to limit queued agent-owned task runs (AgentName set),
+	// ordered by (created_at, id) (SPEC §7.2).
+	EligibleTaskRuns(limit int) ([]*automation.TaskRun, error)
+	// RenewTaskRunLeases sets lease_expires_at = until on the owner's running task runs.
+	RenewTaskRunLeases(owner string, until time.Time) (int, error)
+	// ExpiredTaskRuns returns up to limit running task runs whose lease expired before now.
+	ExpiredTaskRuns(now time.Time, limit int) ([]*automation.TaskRun, error)
+	// InsertNotification appends an outbox entry; the store assigns Seq.
+	InsertNotification(n *automation.Notification) error
+	// ClaimNotification moves a pending entry's next_attempt_at to until if it is still pending
+	// with the given attempts and next_attempt_at (compare-and-set), so that one sender makes
+	// each attempt; it reports whether it did.
+	ClaimNotification(id string, attempts int, nextAttemptAt, until time.Time) (bool, error)
+	// UpdateNotification replaces an outbox entry's state (status, attempts, next attempt,
+	// last error, updated_at); ErrNotFound if absent.
+	UpdateNotification(n *automation.Notification) error
 }
 
 // Change is a notification that a row changed, sent between nodes sharing a store (ids only,

@@ -369,3 +369,68 @@ type ActivationResult struct {
 	DeliveryID string           `json:"delivery_id,omitempty"`
 	Skipped    []SkippedTrigger `json:"skipped,omitempty"`
 }
+
+// Task is §2.13.
+type Task struct {
+	ID             string    `json:"id"`
+	JobID          string    `json:"job_id"`
+	RunID          string    `json:"run_id"`
+	Scope          string    `json:"scope"`
+	WorkspaceID    string    `json:"workspace_id,omitempty"`
+	Title          string    `json:"title"`
+	Description    string    `json:"description,omitempty"`
+	Owner          TaskOwner `json:"owner"`
+	NetworkChannel string    `json:"network_channel,omitempty"`
+	Status         string    `json:"status"`
+	Result         string    `json:"result,omitempty"`
+	Error          string    `json:"error,omitempty"`
+	CreatedAt      string    `json:"created_at"`
+	UpdatedAt      string    `json:"updated_at"`
+	ClosedAt       string    `json:"closed_at,omitempty"`
+	Runs           []TaskRun `json:"runs,omitempty"`
+}
+
+// TaskRun is §2.13.
+type TaskRun struct {
+	ID         string `json:"id"`
+	TaskID     string `json:"task_id"`
+	Status     string `json:"status"`
+	AgentName  string `json:"agent_name,omitempty"`
+	SessionID  string `json:"session_id,omitempty"`
+	StartedAt  string `json:"started_at,omitempty"`
+	EndedAt    string `json:"ended_at,omitempty"`
+	StopReason string `json:"stop_reason,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+// FromTask renders a task; withRuns adds its runs (an empty list when it has none).
+func FromTask(t *automation.Task, withRuns bool) Task {
+	w := Task{
+		ID: t.ID, JobID: t.JobID, RunID: t.RunID, Scope: t.Scope, WorkspaceID: t.WorkspaceID, Title: t.Title,
+		Description: t.Description, Owner: TaskOwner{Kind: t.Owner.Kind, Ref: t.Owner.Ref},
+		NetworkChannel: t.NetworkChannel, Status: t.Status, Result: t.Result, Error: t.Error,
+		CreatedAt: Time(t.CreatedAt), UpdatedAt: Time(t.UpdatedAt), ClosedAt: Time(t.ClosedAt),
+	}
+	if withRuns {
+		w.Runs = []TaskRun{}
+		for _, r := range t.Runs {
+			w.Runs = append(w.Runs, FromTaskRun(r))
+		}
+	}
+	return w
+}
+
+// FromTaskRun renders a task run.
+func FromTaskRun(r *automation.TaskRun) TaskRun {
+	return TaskRun{ID: r.ID, TaskID: r.TaskID, Status: r.Status, AgentName: r.AgentName, SessionID: r.SessionID,
+		StartedAt: Time(r.StartedAt), EndedAt: Time(r.EndedAt), StopReason: r.StopReason, Error: r.Error}
+}
+
+// TaskNotification is the body of a channel notification (SPEC §11.5).
+type TaskNotification struct {
+	Type       string `json:"type"`
+	ID         string `json:"id"`
+	OccurredAt string `json:"occurred_at"`
+	Channel    string `json:"channel"`
+	Task       Task   `json:"task"`
+}

@@ -59,6 +59,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Triggers", testTriggers},
 		{"DeliveriesAndReplayClaims", testDeliveriesAndReplayClaims},
 		{"DispatchQueriesLeasesNodes", testDispatchQueries},
+		{"TaskRoundTrip", testTaskRoundTrip},
+		{"TaskCompareAndSet", testTaskCompareAndSet},
+		{"ListTasks", testListTasks},
+		{"TaskRunsForDispatch", testTaskRunsForDispatch},
+		{"Notifications", testNotifications},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/wire"
+)
+
+// Task routes (SPEC §4.3.10). Validation messages use the "validation error: " prefix.
+
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	status, err := parseEnum(q, "status", automation.TaskStatuses...)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	ownerKind, err := parseEnum(q, "owner_kind", automation.OwnerHuman, automation.OwnerAgent)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	limit, err := parseLimit(q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	tq := store.TaskQuery{Status: status, JobID: q.Get("job_id"), OwnerKind: ownerKind, WorkspaceID: q.Get("workspace_id")}
+	filter := filterHash("tasks", tq.Status, tq.JobID, tq.OwnerKind, tq.WorkspaceID)
+	key, err := decodeCursor(q, filter, 2)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if key != nil {
+		if tq.BeforeCreatedAt, err = parseTimeKey(key[0]); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		tq.BeforeID = key[1]
+	}
+	tq.Limit = limit + 1
+	ts, err := s.svc.ListTasks(r.Context(), tq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	resp := struct {
+		Tasks      []wire.Task `json:"tasks"`
+		NextCursor string      `json:"next_cursor,omitempty"`
+	}{Tasks: []wire.Task{}}
+	if len(ts) > limit {
+		ts = ts[:limit]
+		last := ts[limit-1]
+		resp.NextCursor = encodeCursor(filter, timeKey(last.CreatedAt), last.ID)
+	}
+	for _, t := range ts {
+		resp.Tasks = append(resp.Tasks, wire.FromTask(t, false))
+	}
+	writeJSON(w, 200, resp)
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+	t, err := s.svc.GetTask(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+}
+
+func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.svc.GetTask(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	result, err := completeBody(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.CompleteTask(r.Context(), id, result)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+}
+
+// completeBody reads an empty body or {"result": "<text>"} (SPEC §3.8).
+func completeBody(w http.ResponseWriter, r *http.Request) (string, error) {
+	b, err := readBody(w, r)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(string(b)) == "" {
+		return "", nil
+	}
+	m, err := automation.DecodeJSONObject(b)
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "result" {
+			return "", automation.Invalid("task: unknown field %q", k)
+		}
+	}
+	v, ok := m["result"]
+	if !ok || v == nil {
+		return "", nil
+	}
+	str, ok := v.(string)
+	if !ok {
+		return "", automation.Invalid("task.result must be a string")
+	}
+	str = strings.TrimSpace(str)
+	if len(str) > automation.MaxTaskResultBytes {
+		return "", automation.Invalid("task.result must be at most %d bytes", automation.MaxTaskResultBytes)
+	}
+	return str, nil
+}
+
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if _, err := s.svc.GetTask(r.Context(), id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := emptyBody(w, r, "task"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, err := s.svc.CancelTask(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+}
