@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
 )
@@ -16,17 +14,24 @@ import (
 // count is a statement of its own, taken after the lock, and sees the runs the previous holder
 // moved to running.
 func (t *txn) CountRunning() (int, error) {
+	if err := t.lockDispatcher(); err != nil {
+		return 0, err
+	}
 	var n int
-	b := &pgx.Batch{}
-	b.Queue("SELECT id FROM dispatcher_lock WHERE id = 1 FOR UPDATE")
-	b.Queue("SELECT count(*) FROM runs WHERE status = 'running'")
-	err := t.batch(b, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		return br.QueryRow().Scan(&n)
-	})
+	err := t.scanRow(t.ctx, "SELECT count(*) FROM runs WHERE status = 'running'", nil, &n)
 	return n, err
+}
+
+// lockDispatcher locks the dispatcher_lock row until the end of the transaction (once).
+func (t *txn) lockDispatcher() error {
+	if t.dispatcherLocked {
+		return nil
+	}
+	if _, err := t.exec(t.ctx, "SELECT id FROM dispatcher_lock WHERE id = 1 FOR UPDATE"); err != nil {
+		return err
+	}
+	t.dispatcherLocked = true
+	return nil
 }
 
 // EligibleRuns returns due scheduled runs in (scheduled_at, id) order (index

@@ -733,3 +733,74 @@ func TestUnstorableText(t *testing.T) {
 		t.Fatalf("LockJob(invalid UTF-8) = %v, want ErrNotFound", lockErr)
 	}
 }
+
+// TestTaskRunCountTakesTheCapLock: counting running task runs takes the same dispatcher lock
+// as counting running runs (task runs share the global cap).
+func TestTaskRunCountTakesTheCapLock(t *testing.T) {
+	url := freshURL(t)
+	a, b := openURL(t, url, Options{}), openURL(t, url, Options{})
+	locked := make(chan struct{})
+	held, release := gate(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Write(context.Background(), func(tx store.Tx) error {
+			if _, err := tx.CountRunningTaskRuns(); err != nil {
+				return err
+			}
+			close(locked)
+			<-held
+			return nil
+		})
+	}()
+	<-locked
+	second := make(chan error, 1)
+	go func() {
+		second <- b.Write(context.Background(), func(tx store.Tx) error {
+			_, err := tx.CountRunning()
+			return err
+		})
+	}()
+	waitForWaiters(t, a, "transactionid", 1)
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClaimNotificationAcrossNodes: concurrent claims of one attempt on two nodes: one wins.
+func TestClaimNotificationAcrossNodes(t *testing.T) {
+	url := freshURL(t)
+	nodes := []*Store{openURL(t, url, Options{}), openURL(t, url, Options{})}
+	n := &automation.Notification{ID: "evt_1", Channel: "ops", Type: "task.created", TaskID: "tsk_1",
+		Body: []byte(`{}`), Status: "pending", NextAttemptAt: base, CreatedAt: base, UpdatedAt: base}
+	mustWrite(t, nodes[0], func(tx store.Tx) error { return tx.InsertNotification(n) })
+	const k = 8
+	var (
+		wg     sync.WaitGroup
+		claims atomic.Int32
+		errs   = make([]error, k)
+	)
+	for i := range k {
+		wg.Go(func() {
+			errs[i] = nodes[i%2].Write(context.Background(), func(tx store.Tx) error {
+				ok, err := tx.ClaimNotification("evt_1", 0, base, base.Add(time.Minute))
+				if ok {
+					claims.Add(1)
+				}
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("claim %d: %v", i, err)
+		}
+	}
+	if claims.Load() != 1 {
+		t.Fatalf("%d claims succeeded, want 1", claims.Load())
+	}
+}

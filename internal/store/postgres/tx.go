@@ -42,9 +42,11 @@ type txn struct {
 	reader
 	ctx context.Context // the Write's context without its cancelation: fn runs to completion
 
-	mu     sync.Mutex // one statement at a time; guards done
-	done   bool       // set when the Write function has returned
-	locked map[string]bool
+	mu     sync.Mutex      // one statement at a time; guards done
+	done   bool            // set when the Write function has returned
+	locked map[string]bool // definitions whose advisory lock is held
+
+	dispatcherLocked bool // the dispatcher_lock row is held
 }
 
 var _ store.Tx = (*txn)(nil)
