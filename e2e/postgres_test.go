@@ -74,3 +74,22 @@ func TestPostgresStoreRoundTrip(t *testing.T) {
 		t.Fatalf("run after node-a stopped %v, before %v", after, r)
 	}
 }
+
+// TestPostgresNodeIDClaim: a second live node with the same node_id refuses to start; a node
+// that stopped cleanly can start again at once.
+func TestPostgresNodeIDClaim(t *testing.T) {
+	dbURL := pgtest.Start(t)
+	cfg := "node_id = \"solo\"\n" + baseConfig + fmt.Sprintf("\n[store]\nurl = %q\n", dbURL)
+	env := map[string]string{"AGH_SECRET_KEY": strings.Repeat("5a", 32)}
+	a := testutil.StartDaemon(t, testutil.Options{Config: cfg, Env: env})
+	dir := t.TempDir()
+	if err := writeFile(dir, "config.toml", cfg); err != nil {
+		t.Fatal(err)
+	}
+	code, msg := exitCode(t, runDaemon(dir, "127.0.0.1:0", env))
+	if code != 1 || msg != `node_id "solo" is already in use` {
+		t.Fatalf("duplicate node: %d %s", code, msg)
+	}
+	a.Restart() // a clean stop releases the id
+	expect(t, a.Client, "GET", "/api/status", "", 200, "", "")
+}

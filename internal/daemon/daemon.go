@@ -285,6 +285,9 @@ func Run(ctx context.Context, o Options) error {
 	cancelRun()
 	wg.Wait()
 	d.Disp.Shutdown(d.Service.Config().Automation.ShutdownGrace)
+	// A clean stop releases the node id at once, so a restart need not wait for the heartbeat
+	// to age out.
+	_ = st.Write(context.Background(), func(tx store.Tx) error { return tx.HeartbeatNode(cfg.NodeID, time.Time{}, d.startedAt) })
 	stopSender() // an attempt in flight is abandoned at once and repeated after restart
 	<-senderDone
 	if d.SocketPath != "" {
