@@ -247,8 +247,15 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 				blocked[def] = true // one start per queued definition per pass
 			}
 			c := *r
+			// now was read before this transaction got the writer: a run committed in the
+			// meantime has a later started_at. Keep started_at ≤ dispatched_at/ended_at
+			// (SPEC §5.3 #6).
+			at := now
+			if c.StartedAt.After(at) {
+				at = c.StartedAt
+			}
 			if msg := d.validate(tx, &c); msg != "" {
-				c.Status, c.EndedAt, c.Error, c.ErrorCode = automation.RunFailed, now, msg, automation.CodeValidation
+				c.Status, c.EndedAt, c.Error, c.ErrorCode = automation.RunFailed, at, msg, automation.CodeValidation
 				ok, err := tx.UpdateRun(&c, automation.RunScheduled)
 				if err != nil {
 					return err
@@ -258,9 +265,9 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 				}
 				continue
 			}
-			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, now, d.o.NodeID
+			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, at, d.o.NodeID
 			c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
-			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, now.Add(LeaseTTL)
+			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, at.Add(LeaseTTL)
 			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
 			if err != nil {
 				return err
