@@ -46,19 +46,8 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Jobs       []wire.Job `json:"jobs"`
-		NextCursor string     `json:"next_cursor,omitempty"`
-	}{Jobs: []wire.Job{}}
-	if len(recs) > limit {
-		recs = recs[:limit]
-		last := recs[limit-1].Job
-		resp.NextCursor = encodeCursor(filter, last.Name, last.ID)
-	}
-	for _, rec := range recs {
-		resp.Jobs = append(resp.Jobs, s.jobJSON(rec))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "jobs", recs, limit, filter,
+		func(rec store.JobRecord) []string { return []string{rec.Job.Name, rec.Job.ID} }, s.jobJSON)
 }
 
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
@@ -198,19 +187,8 @@ func (s *Server) serveRuns(w http.ResponseWriter, r *http.Request, rq store.RunQ
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Runs       []wire.Run `json:"runs"`
-		NextCursor string     `json:"next_cursor,omitempty"`
-	}{Runs: []wire.Run{}}
-	if len(runs) > limit {
-		runs = runs[:limit]
-		last := runs[limit-1]
-		resp.NextCursor = encodeCursor(filter, timeKey(last.StartedAt), last.ID)
-	}
-	for _, run := range runs {
-		resp.Runs = append(resp.Runs, wire.FromRun(run))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "runs", runs, limit, filter,
+		func(r *automation.Run) []string { return []string{timeKey(r.StartedAt), r.ID} }, wire.FromRun)
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
@@ -274,19 +252,11 @@ func (s *Server) listSlots(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Slots      []wire.LedgerEntry `json:"slots"`
-		NextCursor string             `json:"next_cursor,omitempty"`
-	}{Slots: []wire.LedgerEntry{}}
-	if len(entries) > limit {
-		entries = entries[:limit]
-		last := entries[limit-1]
-		resp.NextCursor = encodeCursor(filter, timeKey(last.SlotAt), strconv.FormatInt(last.Seq, 10))
-	}
-	for i := range entries {
-		resp.Slots = append(resp.Slots, wire.FromLedger(&entries[i]))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "slots", entries, limit, filter,
+		func(e automation.LedgerEntry) []string {
+			return []string{timeKey(e.SlotAt), strconv.FormatInt(e.Seq, 10)}
+		},
+		func(e automation.LedgerEntry) wire.LedgerEntry { return wire.FromLedger(&e) })
 }
 
 func (s *Server) previewJob(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -114,4 +115,21 @@ func maxT(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// writePage answers a list endpoint (SPEC §4.1). items were fetched with limit+1 rows: an extra
+// row means another page exists, and next_cursor is the keyset position of the last item kept.
+func writePage[T, W any](w http.ResponseWriter, listKey string, items []T, limit int, filter string,
+	key func(T) []string, render func(T) W) {
+	out := make([]W, 0, min(len(items), limit))
+	resp := map[string]any{}
+	if len(items) > limit {
+		items = items[:limit]
+		resp["next_cursor"] = encodeCursor(filter, key(items[limit-1])...)
+	}
+	for _, it := range items {
+		out = append(out, render(it))
+	}
+	resp[listKey] = out
+	writeJSON(w, 200, resp)
 }

@@ -49,19 +49,9 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Tasks      []wire.Task `json:"tasks"`
-		NextCursor string      `json:"next_cursor,omitempty"`
-	}{Tasks: []wire.Task{}}
-	if len(ts) > limit {
-		ts = ts[:limit]
-		last := ts[limit-1]
-		resp.NextCursor = encodeCursor(filter, timeKey(last.CreatedAt), last.ID)
-	}
-	for _, t := range ts {
-		resp.Tasks = append(resp.Tasks, wire.FromTask(t, false))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "tasks", ts, limit, filter,
+		func(t *automation.Task) []string { return []string{timeKey(t.CreatedAt), t.ID} },
+		func(t *automation.Task) wire.Task { return wire.FromTask(t, false) })
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {

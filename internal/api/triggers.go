@@ -48,18 +48,8 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Triggers   []wire.Trigger `json:"triggers"`
-		NextCursor string         `json:"next_cursor,omitempty"`
-	}{Triggers: []wire.Trigger{}}
-	if len(ts) > limit {
-		ts = ts[:limit]
-		resp.NextCursor = encodeCursor(filter, ts[limit-1].Name, ts[limit-1].ID)
-	}
-	for _, t := range ts {
-		resp.Triggers = append(resp.Triggers, s.triggerJSON(t))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "triggers", ts, limit, filter,
+		func(t *automation.Trigger) []string { return []string{t.Name, t.ID} }, s.triggerJSON)
 }
 
 func (s *Server) createTrigger(w http.ResponseWriter, r *http.Request) {
@@ -168,18 +158,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	resp := struct {
-		Deliveries []wire.Delivery `json:"deliveries"`
-		NextCursor string          `json:"next_cursor,omitempty"`
-	}{Deliveries: []wire.Delivery{}}
-	if len(ds) > limit {
-		ds = ds[:limit]
-		resp.NextCursor = encodeCursor(filter, timeKey(ds[limit-1].ReceivedAt), ds[limit-1].ID)
-	}
-	for _, d := range ds {
-		resp.Deliveries = append(resp.Deliveries, wire.FromDelivery(d))
-	}
-	writeJSON(w, 200, resp)
+	writePage(w, "deliveries", ds, limit, filter,
+		func(d *automation.Delivery) []string { return []string{timeKey(d.ReceivedAt), d.ID} }, wire.FromDelivery)
 }
 
 func activationJSON(res *service.ActivationResult) wire.ActivationResult {
