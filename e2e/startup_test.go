@@ -66,3 +66,18 @@ func TestStartupRefusals(t *testing.T) {
 		}
 	}
 }
+
+func TestLogFileAndFormat(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "agh.log")
+	d := start(t, "\n[log]\nformat = \"text\"\nfile = \""+logPath+"\"\n")
+	createJob(t, d.Client, jobBody("logged"))
+	d.Stop()
+	b, err := os.ReadFile(logPath)
+	if err != nil || !strings.Contains(string(b), "msg=\"agh daemon started\"") || !strings.Contains(string(b), "node_id=") {
+		t.Fatalf("log file: %v\n%s", err, b)
+	}
+	if st, _ := os.Stat(logPath); st.Mode().Perm() != 0o600 {
+		t.Fatalf("log file mode %v", st.Mode())
+	}
+}

@@ -150,6 +150,24 @@ func Run(ctx context.Context, o Options) error {
 	if err := d.setLogLevel(cfg.Log.Level); err != nil {
 		return configErr(err)
 	}
+	if cfg.Log.File != "" || cfg.Log.Format == "text" {
+		out := o.Stderr
+		if cfg.Log.File != "" {
+			f, err := os.OpenFile(cfg.Log.File, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+			if err != nil {
+				return runtimeErr("open log file: %v", err)
+			}
+			defer f.Close()
+			out = f
+		}
+		opts := &slog.HandlerOptions{Level: d.level}
+		if cfg.Log.Format == "text" {
+			d.log = slog.New(slog.NewTextHandler(out, opts))
+		} else {
+			d.log = slog.New(slog.NewJSONHandler(out, opts))
+		}
+	}
+	d.log = d.log.With("node_id", cfg.NodeID)
 	if !config.IsLoopback(cfg.HTTP.Addr) && len(cfg.API.Tokens) == 0 {
 		return configErr(fmt.Errorf("http.addr %q is not a loopback address; configure api.tokens or AGH_API_TOKEN", cfg.HTTP.Addr))
 	}
