@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agh-dev/agh/internal/client"
+	"github.com/agh-dev/agh/internal/clock"
 	"github.com/agh-dev/agh/internal/testutil"
 	"github.com/agh-dev/agh/internal/webhook"
 )
@@ -326,4 +327,29 @@ prompt = "Issue #{{ .Data.issue.number }} was {{ .Data.action }} ({{ .Data.githu
 	if strings.Contains(d.Logs(), "example-webhook-secret") {
 		t.Fatal("secret in logs")
 	}
+}
+
+// TestPreviousSecretExpires: after webhook_secret_previous_ttl the previous secret is refused,
+// no longer shown, and pruned; replay claims older than the retention are pruned too.
+func TestPreviousSecretExpires(t *testing.T) {
+	cfg, _ := recorderConfig(t)
+	clk := clock.NewFake(time.Now())
+	d := testutil.StartDaemon(t, testutil.Options{Config: cfg, Clock: clk})
+	c := d.Client
+	tr := createWebhookTrigger(t, c, "exp", "")
+	id, path := tr["id"].(string), tr["webhook_path"].(string)
+	expect(t, c, "PATCH", "/api/automation/triggers/"+id, `{"webhook_secret_value":"new-secret","webhook_secret_previous_ttl":"1h"}`, 200, "", "")
+	clk.Advance(2 * time.Hour)
+	if code, _ := send(t, c, path, "agh", "example-webhook-secret", issueBody, "late", clk.Now(), nil); code != 401 {
+		t.Fatalf("expired previous secret: %d", code)
+	}
+	got := obj(expect(t, c, "GET", "/api/automation/triggers/"+id, "", 200, "", ""), "trigger")
+	if got["webhook_secret_previous_hash"] != nil {
+		t.Fatalf("expired previous secret shown: %v", got)
+	}
+	clk.Advance(11 * time.Minute) // housekeeping
+	waitFor(t, "the previous secret to be pruned", 5*time.Second, func() bool {
+		tr, err := d.D.Store.GetTrigger(t.Context(), id)
+		return err == nil && len(tr.PreviousSealed) == 0
+	})
 }

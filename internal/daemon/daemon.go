@@ -254,7 +254,8 @@ func Run(ctx context.Context, o Options) error {
 		go func() { defer wg.Done(); d.Sched.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.Run(runCtx) }()
 		go func() { defer wg.Done(); d.Disp.RunLeases(runCtx) }()
-		wg.Add(2)
+		wg.Add(3)
+		go func() { defer wg.Done(); d.housekeeping(runCtx) }()
 		go func() { defer wg.Done(); d.heartbeat(runCtx, cfg.NodeID) }()
 		go func() { defer wg.Done(); d.runCluster(runCtx) }()
 	}
@@ -488,6 +489,9 @@ func (d *Daemon) Reload(ctx context.Context) {
 	}
 	d.lastReloadError = ""
 	d.metrics.Reload("applied")
+	if d.Disp != nil {
+		d.Disp.Wake() // max_concurrent_runs may have grown
+	}
 	d.log.Info("config reloaded", "component", "config")
 	// A changed automation.timezone or pause flag can move every job's next slot.
 	all, lerr := d.Store.AllJobs(ctx)
@@ -724,5 +728,28 @@ func (d *Daemon) heartbeat(ctx context.Context, id string) {
 			d.log.Warn("node heartbeat failed", "component", "store", "err", err)
 		}
 		t.Reset(HeartbeatEvery)
+	}
+}
+
+// HousekeepingEvery is the period of pruning expired replay claims and previous secrets; it
+// also runs once at boot (SPEC §7.10 step 4).
+var HousekeepingEvery = 10 * time.Minute
+
+func (d *Daemon) housekeeping(ctx context.Context) {
+	t := d.clock.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		if err := d.Service.PruneReplayClaims(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("prune replay claims failed", "component", "webhook", "err", err)
+		}
+		if err := d.Service.PruneExpiredSecrets(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("prune expired secrets failed", "component", "webhook", "err", err)
+		}
+		t.Reset(HousekeepingEvery)
 	}
 }

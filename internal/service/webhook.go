@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/agh-dev/agh/internal/admit"
@@ -215,5 +214,29 @@ func (s *Service) PruneReplayClaims(ctx context.Context) error {
 	return s.Store.Write(ctx, func(tx store.Tx) error { return tx.PruneReplayClaims(before) })
 }
 
-var _ = strings.TrimSpace
-var _ = time.Second
+
+// PruneExpiredSecrets deletes previous webhook secrets whose validity ended (SPEC §9.8).
+func (s *Service) PruneExpiredSecrets(ctx context.Context) error {
+	now := s.now()
+	all, err := s.Store.AllTriggers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range all {
+		if len(t.PreviousSealed) == 0 || now.Before(t.PreviousExpiresAt) {
+			continue
+		}
+		err := s.Store.Write(ctx, func(tx store.Tx) error {
+			cur, err := tx.LockTrigger(t.ID)
+			if err != nil || len(cur.PreviousSealed) == 0 || now.Before(cur.PreviousExpiresAt) {
+				return nil
+			}
+			cur.PreviousSealed, cur.PreviousHash, cur.PreviousExpiresAt = nil, "", time.Time{}
+			return tx.UpdateTrigger(cur)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
