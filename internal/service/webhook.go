@@ -214,7 +214,6 @@ func (s *Service) PruneReplayClaims(ctx context.Context) error {
 	return s.Store.Write(ctx, func(tx store.Tx) error { return tx.PruneReplayClaims(before) })
 }
 
-
 // PruneExpiredSecrets deletes previous webhook secrets whose validity ended (SPEC §9.8).
 func (s *Service) PruneExpiredSecrets(ctx context.Context) error {
 	now := s.now()
