@@ -750,6 +750,28 @@ func (d *Daemon) housekeeping(ctx context.Context) {
 		if err := d.Service.PruneExpiredSecrets(ctx); err != nil && ctx.Err() == nil {
 			d.log.Warn("prune expired secrets failed", "component", "webhook", "err", err)
 		}
+		d.checkClockSkew(ctx)
 		t.Reset(HousekeepingEvery)
+	}
+}
+
+// checkClockSkew compares this node's clock with the database's (PostgreSQL, SPEC §15.6).
+func (d *Daemon) checkClockSkew(ctx context.Context) {
+	db, ok := d.rawStore.(interface {
+		DatabaseNow(context.Context) (time.Time, error)
+	})
+	if !ok {
+		return
+	}
+	before := d.clock.Now()
+	dbNow, err := db.DatabaseNow(ctx)
+	if err != nil {
+		return
+	}
+	local := before.Add(d.clock.Now().Sub(before) / 2)
+	skew := local.Sub(dbNow).Seconds()
+	d.metrics.ClockSkew(skew)
+	if skew > 1 || skew < -1 {
+		d.log.Warn("clock skew with the database exceeds 1s", "component", "store", "skew_seconds", skew)
 	}
 }
