@@ -353,3 +353,31 @@ func TestPreviousSecretExpires(t *testing.T) {
 		return err == nil && len(tr.PreviousSealed) == 0
 	})
 }
+
+func TestWebhookRateLimit(t *testing.T) {
+	cfg, _ := recorderConfig(t)
+	d := testutil.StartDaemon(t, testutil.Options{Config: cfg + "\n[automation.webhooks]\nrate_limit = 1\n"})
+	c := d.Client
+	tr := createWebhookTrigger(t, c, "rl", "")
+	codes := map[int]int{}
+	var retryAfter string
+	for i := 0; i < 4; i++ {
+		h := webhook.Sign("agh", []byte("example-webhook-secret"), []byte(issueBody), time.Now(), fmt.Sprintf("rl-%d", i))
+		resp, err := c.Raw(context.Background(), "POST", tr["webhook_path"].(string), []byte(issueBody), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		codes[resp.Status]++
+		if resp.Status == 429 {
+			retryAfter = resp.Header.Get("Retry-After")
+		}
+	}
+	if codes[200] != 2 || codes[429] != 2 || retryAfter != "1" {
+		t.Fatalf("statuses %v, Retry-After %q", codes, retryAfter)
+	}
+	// The Unix socket is not limited.
+	h := webhook.Sign("agh", []byte("example-webhook-secret"), []byte(issueBody), time.Now(), "rl-sock")
+	if resp, err := d.Socket.Raw(context.Background(), "POST", tr["webhook_path"].(string), []byte(issueBody), h); err != nil || resp.Status != 200 {
+		t.Fatalf("socket delivery %v %v", err, resp)
+	}
+}
