@@ -144,17 +144,19 @@ func TestRetriesWithBackoffOnFakeClock(t *testing.T) {
 }
 
 func TestConcurrencyCapQueuesFIFO(t *testing.T) {
-	d := testutil.StartDaemon(t, testutil.Options{Config: "[automation]\nmax_concurrent_runs = 2\n" + agentCfg("slow", "sleep", "0.6")})
+	d := testutil.StartDaemon(t, testutil.Options{Config: "[automation]\nmax_concurrent_runs = 2\n" + agentCfg("slow", "sleep", "1")})
 	c := d.Client
 	j := createJob(t, c, jobFor("slow", "slow"))
 	var ids []string
 	for i := 0; i < 5; i++ {
 		ids = append(ids, trigger(t, c, j["id"].(string))["id"].(string))
 	}
-	time.Sleep(200 * time.Millisecond)
-	st := obj(expect(t, c, "GET", "/api/status", "", 200, "", ""), "automation")
-	runs := obj(st, "runs")
-	if runs["running"] != float64(2) || runs["scheduled"] != float64(3) {
+	var runs map[string]any
+	waitFor(t, "two running runs", 10*time.Second, func() bool {
+		runs = obj(obj(expect(t, c, "GET", "/api/status", "", 200, "", ""), "automation"), "runs")
+		return runs["running"] == float64(2)
+	})
+	if runs["scheduled"] != float64(3) {
 		t.Fatalf("status runs %v", runs)
 	}
 	var dispatched []time.Time
