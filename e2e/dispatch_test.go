@@ -272,7 +272,7 @@ func assertGroupGone(t *testing.T, pidFile string) {
 }
 
 func TestOverlapPolicies(t *testing.T) {
-	d := testutil.StartDaemon(t, testutil.Options{Config: agentCfg("slow", "sleep", "0.5")})
+	d := testutil.StartDaemon(t, testutil.Options{Config: agentCfg("slow", "sleep", "1.5")})
 	c := d.Client
 	skip := createJob(t, c, jobFor("slow", "skip", `"overlap_policy":"skip"`))
 	r := trigger(t, c, skip["id"].(string))
