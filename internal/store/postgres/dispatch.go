@@ -7,6 +7,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // CountRunning locks the single dispatcher_lock row and then counts running runs, so that the
@@ -41,27 +42,27 @@ func (t *txn) lockDispatcher() error {
 func (t *txn) EligibleRuns(now time.Time, n int) ([]*automation.Run, error) {
 	var (
 		b qb
-		e enc
+		e = newEnc()
 	)
-	b.WriteString(runSelect + " WHERE status = 'scheduled' AND scheduled_at <= " + b.arg(e.t(now)) +
+	b.WriteString(sqlrow.RunSelect + " WHERE status = 'scheduled' AND scheduled_at <= " + b.arg(e.Nanos(now)) +
 		" ORDER BY scheduled_at, id")
 	b.limit(n)
 	b.WriteString(" FOR UPDATE SKIP LOCKED")
-	if e.err != nil {
-		return nil, e.err
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
-	return getAll(t.ctx, t.reader, scanRun, b.String(), b.args...)
+	return getAll(t.ctx, t.reader, sqlrow.ScanRun, b.String(), b.args...)
 }
 
 // NextScheduledAt returns the earliest future scheduled_at of a scheduled run.
 func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	var (
-		e enc
+		e = newEnc()
 		n int64
 	)
-	at := e.t(after)
-	if e.err != nil {
-		return time.Time{}, false, e.err
+	at := e.Nanos(after)
+	if err := e.Err(); err != nil {
+		return time.Time{}, false, err
 	}
 	err := r.scanRow(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > $1 ORDER BY scheduled_at, id LIMIT 1",
 		[]any{at}, &n)
@@ -71,5 +72,5 @@ func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	return fromNanos(n), true, nil
+	return sqlrow.FromNanos(n), true, nil
 }

@@ -5,14 +5,15 @@ import (
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // RenewLeases sets lease_expires_at = until on the owner's running runs (SPEC §15.3).
 func (t *txn) RenewLeases(owner string, until time.Time) (int, error) {
-	var e enc
-	u := e.t(until)
-	if e.err != nil {
-		return 0, e.err
+	e := newEnc()
+	u := e.Nanos(until)
+	if err := e.Err(); err != nil {
+		return 0, err
 	}
 	tag, err := t.exec(t.ctx, "UPDATE runs SET lease_expires_at = $1 WHERE status = 'running' AND lease_owner = $2", u, owner)
 	if err != nil {
@@ -27,24 +28,24 @@ func (t *txn) RenewLeases(owner string, until time.Time) (int, error) {
 func (t *txn) ExpiredRuns(now time.Time, n int) ([]*automation.Run, error) {
 	var (
 		b qb
-		e enc
+		e = newEnc()
 	)
-	b.WriteString(runSelect + " WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < " +
-		b.arg(e.t(now)) + " ORDER BY lease_expires_at, id")
+	b.WriteString(sqlrow.RunSelect + " WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < " +
+		b.arg(e.Nanos(now)) + " ORDER BY lease_expires_at, id")
 	b.limit(n)
 	b.WriteString(" FOR UPDATE SKIP LOCKED")
-	if e.err != nil {
-		return nil, e.err
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
-	return getAll(t.ctx, t.reader, scanRun, b.String(), b.args...)
+	return getAll(t.ctx, t.reader, sqlrow.ScanRun, b.String(), b.args...)
 }
 
 // HeartbeatNode records a node's heartbeat (inserting it when new).
 func (t *txn) HeartbeatNode(id string, now, startedAt time.Time) error {
-	var e enc
-	args := []any{id, e.t(now), e.t(startedAt)}
-	if e.err != nil {
-		return e.err
+	e := newEnc()
+	args := []any{id, e.Nanos(now), e.Nanos(startedAt)}
+	if err := e.Err(); err != nil {
+		return err
 	}
 	_, err := t.exec(t.ctx, `INSERT INTO nodes (id, heartbeat_at, started_at) VALUES ($1, $2, $3)
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at`,
@@ -58,7 +59,7 @@ func (r reader) NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	if err := r.scanRow(ctx, "SELECT heartbeat_at FROM nodes WHERE id = $1", []any{id}, &n); err != nil {
 		return time.Time{}, err
 	}
-	return fromNanos(n), nil
+	return sqlrow.FromNanos(n), nil
 }
 
 // DeleteMeta removes a named value (absent is not an error).

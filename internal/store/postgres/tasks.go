@@ -6,44 +6,18 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // ---- tasks
 
-const taskColumns = `id, job_id, run_id, scope, workspace_id, title, description, owner_kind, owner_ref,
-	network_channel, status, result, error, created_at, updated_at, closed_at`
-
-const taskSelect = "SELECT " + taskColumns + " FROM tasks"
-
-func scanTask(sc scanner) (*automation.Task, error) {
-	var (
-		t                        automation.Task
-		created, updated, closed int64
-	)
-	err := sc.Scan(&t.ID, &t.JobID, &t.RunID, &t.Scope, &t.WorkspaceID, &t.Title, &t.Description,
-		&t.Owner.Kind, &t.Owner.Ref, &t.NetworkChannel, &t.Status, &t.Result, &t.Error, &created, &updated, &closed)
-	if err != nil {
-		return nil, err
-	}
-	t.CreatedAt, t.UpdatedAt, t.ClosedAt = fromNanos(created), fromNanos(updated), fromNanos(closed)
-	return &t, nil
-}
-
-// taskArgs returns the column values in taskColumns order.
-func taskArgs(t *automation.Task) ([]any, error) {
-	var e enc
-	args := []any{t.ID, t.JobID, t.RunID, t.Scope, t.WorkspaceID, t.Title, t.Description, t.Owner.Kind, t.Owner.Ref,
-		t.NetworkChannel, t.Status, t.Result, t.Error, e.t(t.CreatedAt), e.t(t.UpdatedAt), e.t(t.ClosedAt)}
-	return args, e.err
-}
-
 // GetTask returns a task with its runs, oldest first, or store.ErrNotFound.
 func (r reader) GetTask(ctx context.Context, id string) (*automation.Task, error) {
-	t, err := getOne(ctx, r, scanTask, taskSelect+" WHERE id = $1", id)
+	t, err := getOne(ctx, r, sqlrow.ScanTask, sqlrow.TaskSelect+" WHERE id = $1", id)
 	if err != nil {
 		return nil, err
 	}
-	runs, err := getAll(ctx, r, scanTaskRun, taskRunSelect+" WHERE task_id = $1 ORDER BY created_at, id", id)
+	runs, err := getAll(ctx, r, sqlrow.ScanTaskRun, sqlrow.TaskRunSelect+" WHERE task_id = $1 ORDER BY created_at, id", id)
 	if err != nil {
 		return nil, err
 	}
@@ -55,32 +29,32 @@ func (r reader) GetTask(ctx context.Context, id string) (*automation.Task, error
 func (r reader) ListTasks(ctx context.Context, q store.TaskQuery) ([]*automation.Task, error) {
 	var (
 		b qb
-		e enc
+		e = newEnc()
 	)
-	b.WriteString(taskSelect + " WHERE true")
+	b.WriteString(sqlrow.TaskSelect + " WHERE true")
 	for _, f := range []struct{ col, v string }{{"status", q.Status}, {"job_id", q.JobID}, {"owner_kind", q.OwnerKind}, {"workspace_id", q.WorkspaceID}} {
 		if f.v != "" {
 			b.WriteString(" AND " + f.col + " = " + b.arg(f.v))
 		}
 	}
 	if !q.BeforeCreatedAt.IsZero() || q.BeforeID != "" {
-		b.WriteString(" AND (created_at, id) < (" + b.arg(e.t(q.BeforeCreatedAt)) + ", " + b.arg(q.BeforeID) + ")")
+		b.WriteString(" AND (created_at, id) < (" + b.arg(e.Nanos(q.BeforeCreatedAt)) + ", " + b.arg(q.BeforeID) + ")")
 	}
-	if e.err != nil {
-		return nil, e.err
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
 	b.WriteString(" ORDER BY created_at DESC, id DESC")
 	b.limit(q.Limit)
-	return getAll(ctx, r, scanTask, b.String(), b.args...)
+	return getAll(ctx, r, sqlrow.ScanTask, b.String(), b.args...)
 }
 
 // InsertTask inserts a task (its runs are inserted separately).
 func (t *txn) InsertTask(task *automation.Task) error {
-	args, err := taskArgs(task)
+	args, err := sqlrow.TaskArgs(newEnc(), task)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(t.ctx, "INSERT INTO tasks ("+taskColumns+`)
+	_, err = t.exec(t.ctx, "INSERT INTO tasks ("+sqlrow.TaskColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 	return err
 }
@@ -88,7 +62,7 @@ func (t *txn) InsertTask(task *automation.Task) error {
 // UpdateTask replaces a task if its stored status is fromStatus (compare-and-set); a missing
 // task is (false, store.ErrNotFound).
 func (t *txn) UpdateTask(task *automation.Task, fromStatus string) (bool, error) {
-	args, err := taskArgs(task)
+	args, err := sqlrow.TaskArgs(newEnc(), task)
 	if err != nil {
 		return false, err
 	}
@@ -117,50 +91,23 @@ func (t *txn) cas(update, table string, args []any) (bool, error) {
 
 // ---- task runs
 
-const taskRunColumns = `id, task_id, status, agent_name, session_id, created_at, started_at, ended_at,
-	stop_reason, error, error_code, node_id, lease_owner, lease_expires_at`
-
-const taskRunSelect = "SELECT " + taskRunColumns + " FROM task_runs"
-
-func scanTaskRun(sc scanner) (*automation.TaskRun, error) {
-	var (
-		r                               automation.TaskRun
-		created, started, ended, leaseX int64
-	)
-	err := sc.Scan(&r.ID, &r.TaskID, &r.Status, &r.AgentName, &r.SessionID, &created, &started, &ended,
-		&r.StopReason, &r.Error, &r.ErrorCode, &r.NodeID, &r.LeaseOwner, &leaseX)
-	if err != nil {
-		return nil, err
-	}
-	r.CreatedAt, r.StartedAt, r.EndedAt, r.LeaseExpiresAt = fromNanos(created), fromNanos(started), fromNanos(ended), fromNanos(leaseX)
-	return &r, nil
-}
-
-// taskRunArgs returns the column values in taskRunColumns order.
-func taskRunArgs(r *automation.TaskRun) ([]any, error) {
-	var e enc
-	args := []any{r.ID, r.TaskID, r.Status, r.AgentName, r.SessionID, e.t(r.CreatedAt), e.t(r.StartedAt), e.t(r.EndedAt),
-		r.StopReason, r.Error, r.ErrorCode, r.NodeID, r.LeaseOwner, e.t(r.LeaseExpiresAt)}
-	return args, e.err
-}
-
 // GetTaskRun returns a task run or store.ErrNotFound.
 func (r reader) GetTaskRun(ctx context.Context, id string) (*automation.TaskRun, error) {
-	return getOne(ctx, r, scanTaskRun, taskRunSelect+" WHERE id = $1", id)
+	return getOne(ctx, r, sqlrow.ScanTaskRun, sqlrow.TaskRunSelect+" WHERE id = $1", id)
 }
 
 // TaskRunsByStatus returns the task runs in status ordered by (created_at, id).
 func (r reader) TaskRunsByStatus(ctx context.Context, status string) ([]*automation.TaskRun, error) {
-	return getAll(ctx, r, scanTaskRun, taskRunSelect+" WHERE status = $1 ORDER BY created_at, id", status)
+	return getAll(ctx, r, sqlrow.ScanTaskRun, sqlrow.TaskRunSelect+" WHERE status = $1 ORDER BY created_at, id", status)
 }
 
 // InsertTaskRun inserts a task run.
 func (t *txn) InsertTaskRun(r *automation.TaskRun) error {
-	args, err := taskRunArgs(r)
+	args, err := sqlrow.TaskRunArgs(newEnc(), r)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(t.ctx, "INSERT INTO task_runs ("+taskRunColumns+`)
+	_, err = t.exec(t.ctx, "INSERT INTO task_runs ("+sqlrow.TaskRunColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
 	return err
 }
@@ -168,7 +115,7 @@ func (t *txn) InsertTaskRun(r *automation.TaskRun) error {
 // UpdateTaskRun replaces a task run if its stored status is fromStatus (compare-and-set); a
 // missing task run is (false, store.ErrNotFound).
 func (t *txn) UpdateTaskRun(r *automation.TaskRun, fromStatus string) (bool, error) {
-	args, err := taskRunArgs(r)
+	args, err := sqlrow.TaskRunArgs(newEnc(), r)
 	if err != nil {
 		return false, err
 	}
@@ -193,18 +140,18 @@ func (t *txn) CountRunningTaskRuns() (int, error) {
 // task_runs_eligible) and locks them, skipping those another transaction holds.
 func (t *txn) EligibleTaskRuns(n int) ([]*automation.TaskRun, error) {
 	var b qb
-	b.WriteString(taskRunSelect + " WHERE status = 'queued' AND agent_name <> '' ORDER BY created_at, id")
+	b.WriteString(sqlrow.TaskRunSelect + " WHERE status = 'queued' AND agent_name <> '' ORDER BY created_at, id")
 	b.limit(n)
 	b.WriteString(" FOR UPDATE SKIP LOCKED")
-	return getAll(t.ctx, t.reader, scanTaskRun, b.String(), b.args...)
+	return getAll(t.ctx, t.reader, sqlrow.ScanTaskRun, b.String(), b.args...)
 }
 
 // RenewTaskRunLeases sets lease_expires_at = until on the owner's running task runs.
 func (t *txn) RenewTaskRunLeases(owner string, until time.Time) (int, error) {
-	var e enc
-	u := e.t(until)
-	if e.err != nil {
-		return 0, e.err
+	e := newEnc()
+	u := e.Nanos(until)
+	if err := e.Err(); err != nil {
+		return 0, err
 	}
 	tag, err := t.exec(t.ctx, "UPDATE task_runs SET lease_expires_at = $1 WHERE status = 'running' AND lease_owner = $2", u, owner)
 	if err != nil {
@@ -218,64 +165,41 @@ func (t *txn) RenewTaskRunLeases(owner string, until time.Time) (int, error) {
 func (t *txn) ExpiredTaskRuns(now time.Time, n int) ([]*automation.TaskRun, error) {
 	var (
 		b qb
-		e enc
+		e = newEnc()
 	)
-	b.WriteString(taskRunSelect + " WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < " +
-		b.arg(e.t(now)) + " ORDER BY lease_expires_at, id")
+	b.WriteString(sqlrow.TaskRunSelect + " WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < " +
+		b.arg(e.Nanos(now)) + " ORDER BY lease_expires_at, id")
 	b.limit(n)
 	b.WriteString(" FOR UPDATE SKIP LOCKED")
-	if e.err != nil {
-		return nil, e.err
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
-	return getAll(t.ctx, t.reader, scanTaskRun, b.String(), b.args...)
+	return getAll(t.ctx, t.reader, sqlrow.ScanTaskRun, b.String(), b.args...)
 }
 
 // ---- notifications
 
-const notificationColumns = `seq, id, channel, type, task_id, run_id, body, status, attempts, next_attempt_at,
-	last_error, created_at, updated_at`
-
-func scanNotification(sc scanner) (*automation.Notification, error) {
-	var (
-		n                      automation.Notification
-		next, created, updated int64
-	)
-	err := sc.Scan(&n.Seq, &n.ID, &n.Channel, &n.Type, &n.TaskID, &n.RunID, &n.Body, &n.Status, &n.Attempts,
-		&next, &n.LastError, &created, &updated)
-	if err != nil {
-		return nil, err
-	}
-	if n.Body == nil {
-		n.Body = []byte{}
-	}
-	n.NextAttemptAt, n.CreatedAt, n.UpdatedAt = fromNanos(next), fromNanos(created), fromNanos(updated)
-	return &n, nil
-}
-
 // PendingNotifications returns pending outbox entries in insertion order.
 func (r reader) PendingNotifications(ctx context.Context, n int) ([]*automation.Notification, error) {
 	var b qb
-	b.WriteString("SELECT " + notificationColumns + " FROM notifications WHERE status = 'pending' ORDER BY seq")
+	b.WriteString(sqlrow.NotificationSelect + " WHERE status = 'pending' ORDER BY seq")
 	b.limit(n)
-	return getAll(ctx, r, scanNotification, b.String(), b.args...)
+	return getAll(ctx, r, sqlrow.ScanNotification, b.String(), b.args...)
 }
 
 // GetNotification returns an outbox entry or store.ErrNotFound.
 func (r reader) GetNotification(ctx context.Context, id string) (*automation.Notification, error) {
-	return getOne(ctx, r, scanNotification, "SELECT "+notificationColumns+" FROM notifications WHERE id = $1", id)
+	return getOne(ctx, r, sqlrow.ScanNotification, sqlrow.NotificationSelect+" WHERE id = $1", id)
 }
 
 // InsertNotification appends an outbox entry and sets its Seq.
 func (t *txn) InsertNotification(n *automation.Notification) error {
-	var e enc
-	args := []any{n.ID, n.Channel, n.Type, n.TaskID, n.RunID, nonNil(n.Body), n.Status, n.Attempts, e.t(n.NextAttemptAt),
-		n.LastError, e.t(n.CreatedAt), e.t(n.UpdatedAt)}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.NotificationArgs(newEnc(), n)
+	if err != nil {
+		return err
 	}
 	var seq int64
-	if err := t.scanRow(t.ctx, `INSERT INTO notifications (id, channel, type, task_id, run_id, body, status,
-		attempts, next_attempt_at, last_error, created_at, updated_at)
+	if err := t.scanRow(t.ctx, "INSERT INTO notifications ("+sqlrow.NotificationColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`, args, &seq); err != nil {
 		return err
 	}
@@ -288,10 +212,10 @@ func (t *txn) InsertNotification(n *automation.Notification) error {
 // claim of another node waits for this one and then finds the row changed, so one sender makes
 // each attempt.
 func (t *txn) ClaimNotification(id string, attempts int, nextAttemptAt, until time.Time) (bool, error) {
-	var e enc
-	args := []any{e.t(until), id, attempts, e.t(nextAttemptAt)}
-	if e.err != nil {
-		return false, e.err
+	e := newEnc()
+	args := []any{e.Nanos(until), id, attempts, e.Nanos(nextAttemptAt)}
+	if err := e.Err(); err != nil {
+		return false, err
 	}
 	tag, err := t.exec(t.ctx, `UPDATE notifications SET next_attempt_at = $1
 		WHERE id = $2 AND status = 'pending' AND attempts = $3 AND next_attempt_at = $4`, args...)
@@ -303,10 +227,10 @@ func (t *txn) ClaimNotification(id string, attempts int, nextAttemptAt, until ti
 
 // UpdateNotification replaces an outbox entry's delivery state; store.ErrNotFound if absent.
 func (t *txn) UpdateNotification(n *automation.Notification) error {
-	var e enc
-	args := []any{n.Status, n.Attempts, e.t(n.NextAttemptAt), n.LastError, e.t(n.UpdatedAt), n.ID}
-	if e.err != nil {
-		return e.err
+	e := newEnc()
+	args := []any{n.Status, n.Attempts, e.Nanos(n.NextAttemptAt), n.LastError, e.Nanos(n.UpdatedAt), n.ID}
+	if err := e.Err(); err != nil {
+		return err
 	}
 	return mustAffect(t.exec(t.ctx, `UPDATE notifications SET status = $1, attempts = $2, next_attempt_at = $3,
 		last_error = $4, updated_at = $5 WHERE id = $6`, args...))

@@ -2,12 +2,11 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 func init() {
@@ -16,75 +15,15 @@ func init() {
 	uniqueConstraints["replay_claims_pkey"] = store.UniqueReplayClaim
 }
 
-const triggerColumns = `id, name, scope, workspace_id, agent_name, prompt, event, filter, enabled,
-	retry_strategy, retry_max_retries, retry_base_delay, retry_max_delay, fire_limit_max,
-	fire_limit_window, overlap_policy, endpoint_slug, webhook_id, signature_scheme, secret_sealed,
-	secret_hash, previous_sealed, previous_hash, previous_expires_at, source, config_enabled,
-	config_hash, created_at, updated_at`
-
-const triggerSelect = "SELECT " + triggerColumns + " FROM triggers"
-
-func scanTrigger(sc scanner) (*automation.Trigger, error) {
-	var (
-		t                         automation.Trigger
-		filter                    string
-		webhookID                 *string
-		prevExp, created, updated int64
-	)
-	err := sc.Scan(&t.ID, &t.Name, &t.Scope, &t.WorkspaceID, &t.AgentName, &t.Prompt, &t.Event, &filter,
-		&t.Enabled, &t.Retry.Strategy, &t.Retry.MaxRetries, &t.Retry.BaseDelay, &t.Retry.MaxDelay,
-		&t.FireLimit.Max, &t.FireLimit.Window, &t.OverlapPolicy, &t.EndpointSlug, &webhookID,
-		&t.SignatureScheme, &t.SecretSealed, &t.SecretHash, &t.PreviousSealed, &t.PreviousHash, &prevExp,
-		&t.Source, &t.ConfigEnabled, &t.ConfigHash, &created, &updated)
-	if err != nil {
-		return nil, err
-	}
-	if webhookID != nil {
-		t.WebhookID = *webhookID
-	}
-	if filter != "" {
-		if err := json.Unmarshal([]byte(filter), &t.Filter); err != nil {
-			return nil, err
-		}
-	}
-	if len(t.SecretSealed) == 0 {
-		t.SecretSealed = nil
-	}
-	if len(t.PreviousSealed) == 0 {
-		t.PreviousSealed = nil
-	}
-	t.PreviousExpiresAt, t.CreatedAt, t.UpdatedAt = fromNanos(prevExp), fromNanos(created), fromNanos(updated)
-	return &t, nil
-}
-
-// triggerArgs returns the column values in triggerColumns order.
-func triggerArgs(t *automation.Trigger) ([]any, error) {
-	var e enc
-	filter := ""
-	if len(t.Filter) > 0 {
-		b, err := json.Marshal(t.Filter)
-		if err != nil {
-			return nil, err
-		}
-		filter = string(b)
-	}
-	args := []any{t.ID, t.Name, t.Scope, t.WorkspaceID, t.AgentName, t.Prompt, t.Event, filter, t.Enabled,
-		t.Retry.Strategy, t.Retry.MaxRetries, t.Retry.BaseDelay, t.Retry.MaxDelay, t.FireLimit.Max,
-		t.FireLimit.Window, t.OverlapPolicy, t.EndpointSlug, nullable(t.WebhookID), t.SignatureScheme,
-		blob(t.SecretSealed), t.SecretHash, blob(t.PreviousSealed), t.PreviousHash, e.t(t.PreviousExpiresAt),
-		t.Source, t.ConfigEnabled, t.ConfigHash, e.t(t.CreatedAt), e.t(t.UpdatedAt)}
-	return args, e.err
-}
-
 // GetTrigger returns a trigger or store.ErrNotFound.
 func (r reader) GetTrigger(ctx context.Context, id string) (*automation.Trigger, error) {
-	return getOne(ctx, r, scanTrigger, triggerSelect+" WHERE id = $1", id)
+	return getOne(ctx, r, sqlrow.ScanTrigger, sqlrow.TriggerSelect+" WHERE id = $1", id)
 }
 
 // ListTriggers returns triggers matching q ordered by (name, id), byte-wise.
 func (r reader) ListTriggers(ctx context.Context, q store.TriggerQuery) ([]*automation.Trigger, error) {
 	var b qb
-	b.WriteString(triggerSelect + " WHERE true")
+	b.WriteString(sqlrow.TriggerSelect + " WHERE true")
 	for _, f := range []struct{ col, v string }{{"scope", q.Scope}, {"workspace_id", q.WorkspaceID}, {"source", q.Source}, {"event", q.Event}} {
 		if f.v != "" {
 			b.WriteString(" AND " + f.col + " = " + b.arg(f.v))
@@ -95,104 +34,66 @@ func (r reader) ListTriggers(ctx context.Context, q store.TriggerQuery) ([]*auto
 	}
 	b.WriteString(" ORDER BY name, id")
 	b.limit(q.Limit)
-	return getAll(ctx, r, scanTrigger, b.String(), b.args...)
+	return getAll(ctx, r, sqlrow.ScanTrigger, b.String(), b.args...)
 }
 
 // AllTriggers returns every trigger ordered by id.
 func (r reader) AllTriggers(ctx context.Context) ([]*automation.Trigger, error) {
-	return getAll(ctx, r, scanTrigger, triggerSelect+" ORDER BY id")
+	return getAll(ctx, r, sqlrow.ScanTrigger, sqlrow.TriggerSelect+" ORDER BY id")
 }
 
 // TriggerByWebhookID finds a trigger by webhook id, or store.ErrNotFound.
 func (r reader) TriggerByWebhookID(ctx context.Context, webhookID string) (*automation.Trigger, error) {
-	return getOne(ctx, r, scanTrigger, triggerSelect+" WHERE webhook_id = $1", webhookID)
+	return getOne(ctx, r, sqlrow.ScanTrigger, sqlrow.TriggerSelect+" WHERE webhook_id = $1", webhookID)
 }
 
 // TriggersForEvent returns the enabled triggers for an envelope route, ordered by id.
 func (r reader) TriggersForEvent(ctx context.Context, kind, scope, workspaceID string) ([]*automation.Trigger, error) {
-	return getAll(ctx, r, scanTrigger, triggerSelect+
+	return getAll(ctx, r, sqlrow.ScanTrigger, sqlrow.TriggerSelect+
 		" WHERE event = $1 AND scope = $2 AND workspace_id = $3 AND enabled ORDER BY id", kind, scope, workspaceID)
-}
-
-const deliveryColumns = `id, trigger_id, received_at, source, event_id, event_kind, delivery_id,
-	signature_scheme, status_code, outcome, reason, run_ids, secret, body_bytes, remote_addr, depth`
-
-func scanDelivery(sc scanner) (*automation.Delivery, error) {
-	var (
-		d        automation.Delivery
-		received int64
-		runIDs   string
-	)
-	err := sc.Scan(&d.ID, &d.TriggerID, &received, &d.Source, &d.EventID, &d.EventKind, &d.DeliveryID,
-		&d.SignatureScheme, &d.StatusCode, &d.Outcome, &d.Reason, &runIDs, &d.Secret, &d.BodyBytes,
-		&d.RemoteAddr, &d.Depth)
-	if err != nil {
-		return nil, err
-	}
-	d.ReceivedAt = fromNanos(received)
-	if runIDs != "" {
-		d.RunIDs = strings.Split(runIDs, ",")
-	}
-	return &d, nil
 }
 
 // ListDeliveries pages a trigger's delivery log newest first, by (received_at, id) descending.
 func (r reader) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*automation.Delivery, error) {
 	var (
 		b qb
-		e enc
+		e = newEnc()
 	)
-	b.WriteString("SELECT " + deliveryColumns + " FROM deliveries WHERE trigger_id = " + b.arg(q.TriggerID))
+	b.WriteString("SELECT " + sqlrow.DeliveryColumns + " FROM deliveries WHERE trigger_id = " + b.arg(q.TriggerID))
 	if q.Outcome != "" {
 		b.WriteString(" AND outcome = " + b.arg(q.Outcome))
 	}
 	if !q.BeforeReceivedAt.IsZero() || q.BeforeID != "" {
-		b.WriteString(" AND (received_at, id) < (" + b.arg(e.t(q.BeforeReceivedAt)) + ", " + b.arg(q.BeforeID) + ")")
+		b.WriteString(" AND (received_at, id) < (" + b.arg(e.Nanos(q.BeforeReceivedAt)) + ", " + b.arg(q.BeforeID) + ")")
 	}
-	if e.err != nil {
-		return nil, e.err
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
 	b.WriteString(" ORDER BY received_at DESC, id DESC")
 	b.limit(q.Limit)
-	return getAll(ctx, r, scanDelivery, b.String(), b.args...)
-}
-
-func scanClaim(sc scanner) (*automation.ReplayClaim, error) {
-	var (
-		c       automation.ReplayClaim
-		runIDs  string
-		created int64
-	)
-	if err := sc.Scan(&c.TriggerID, &c.DeliveryID, &runIDs, &created); err != nil {
-		return nil, err
-	}
-	if runIDs != "" {
-		c.RunIDs = strings.Split(runIDs, ",")
-	}
-	c.CreatedAt = fromNanos(created)
-	return &c, nil
+	return getAll(ctx, r, sqlrow.ScanDelivery, b.String(), b.args...)
 }
 
 // GetReplayClaim returns a replay claim or store.ErrNotFound.
 func (r reader) GetReplayClaim(ctx context.Context, triggerID, deliveryID string) (*automation.ReplayClaim, error) {
-	return getOne(ctx, r, scanClaim, `SELECT trigger_id, delivery_id, run_ids, created_at FROM replay_claims
-		WHERE trigger_id = $1 AND delivery_id = $2`, triggerID, deliveryID)
+	return getOne(ctx, r, sqlrow.ScanClaim, "SELECT "+sqlrow.ClaimColumns+
+		" FROM replay_claims WHERE trigger_id = $1 AND delivery_id = $2", triggerID, deliveryID)
 }
 
 // LockTrigger reads a trigger and locks its row (FOR UPDATE) until the end of the
 // transaction; after waiting for another holder it returns the row as that one committed it.
 func (t *txn) LockTrigger(id string) (*automation.Trigger, error) {
-	return getOne(t.ctx, t.reader, scanTrigger, triggerSelect+" WHERE id = $1 FOR UPDATE", id)
+	return getOne(t.ctx, t.reader, sqlrow.ScanTrigger, sqlrow.TriggerSelect+" WHERE id = $1 FOR UPDATE", id)
 }
 
 // InsertTrigger inserts a trigger. A taken name or webhook id is *store.ConflictError and
 // leaves the transaction usable.
 func (t *txn) InsertTrigger(tr *automation.Trigger) error {
-	args, err := triggerArgs(tr)
+	args, err := sqlrow.TriggerArgs(newEnc(), tr)
 	if err != nil {
 		return err
 	}
-	_, err = t.guarded(`INSERT INTO triggers (`+triggerColumns+`)
+	_, err = t.guarded(`INSERT INTO triggers (`+sqlrow.TriggerColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
 			$21, $22, $23, $24, $25, $26, $27, $28, $29)`, args...)
 	return err
@@ -201,7 +102,7 @@ func (t *txn) InsertTrigger(tr *automation.Trigger) error {
 // UpdateTrigger replaces a trigger; store.ErrNotFound if absent. A taken name or webhook id is
 // *store.ConflictError and leaves the transaction usable.
 func (t *txn) UpdateTrigger(tr *automation.Trigger) error {
-	args, err := triggerArgs(tr)
+	args, err := sqlrow.TriggerArgs(newEnc(), tr)
 	if err != nil {
 		return err
 	}
@@ -238,14 +139,11 @@ func (t *txn) TriggerRetryPolicy(id string) (automation.Retry, error) {
 
 // InsertDelivery appends a delivery record.
 func (t *txn) InsertDelivery(d *automation.Delivery) error {
-	var e enc
-	args := []any{d.ID, d.TriggerID, e.t(d.ReceivedAt), d.Source, d.EventID, d.EventKind, d.DeliveryID,
-		d.SignatureScheme, d.StatusCode, d.Outcome, d.Reason, strings.Join(d.RunIDs, ","), d.Secret,
-		d.BodyBytes, d.RemoteAddr, d.Depth}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.DeliveryArgs(newEnc(), d)
+	if err != nil {
+		return err
 	}
-	_, err := t.exec(t.ctx, "INSERT INTO deliveries ("+deliveryColumns+`)
+	_, err = t.exec(t.ctx, "INSERT INTO deliveries ("+sqlrow.DeliveryColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`, args...)
 	return err
 }
@@ -265,14 +163,12 @@ func (t *txn) PruneDeliveries(triggerID string, keep int) error {
 // another node claims the same delivery concurrently: the insert waits for its commit) and
 // leaves the transaction usable.
 func (t *txn) InsertReplayClaim(c *automation.ReplayClaim) error {
-	var e enc
-	created := e.t(c.CreatedAt)
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.ClaimArgs(newEnc(), c)
+	if err != nil {
+		return err
 	}
-	tag, err := t.exec(t.ctx, `INSERT INTO replay_claims (trigger_id, delivery_id, run_ids, created_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (trigger_id, delivery_id) DO NOTHING`,
-		c.TriggerID, c.DeliveryID, strings.Join(c.RunIDs, ","), created)
+	tag, err := t.exec(t.ctx, "INSERT INTO replay_claims ("+sqlrow.ClaimColumns+`)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (trigger_id, delivery_id) DO NOTHING`, args...)
 	if err != nil {
 		return err
 	}
@@ -296,10 +192,10 @@ func (t *txn) DeleteReplayClaims(triggerID string) error {
 
 // PruneReplayClaims deletes claims created before the instant.
 func (t *txn) PruneReplayClaims(before time.Time) error {
-	var e enc
-	b := e.t(before)
-	if e.err != nil {
-		return e.err
+	e := newEnc()
+	b := e.Nanos(before)
+	if err := e.Err(); err != nil {
+		return err
 	}
 	_, err := t.exec(t.ctx, "DELETE FROM replay_claims WHERE created_at < $1", b)
 	return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // txn is the store.Tx handed to a Write function: one READ COMMITTED transaction. Decisions
@@ -140,7 +141,7 @@ func (t *txn) LockJob(id string) (store.JobRecord, error) {
 	id = clean(id)
 	b.Queue("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", id)
 	b.Queue("SELECT 1 FROM cursors WHERE job_id = $1 FOR UPDATE", id)
-	b.Queue(jobSelect+" WHERE j.id = $1", id)
+	b.Queue(sqlrow.JobSelect+" WHERE j.id = $1", id)
 	err := t.batch(b, func(br pgx.BatchResults) error {
 		for range 2 {
 			if _, err := br.Exec(); err != nil {
@@ -148,7 +149,7 @@ func (t *txn) LockJob(id string) (store.JobRecord, error) {
 			}
 		}
 		var err error
-		rec, err = scanJob(br.QueryRow())
+		rec, err = sqlrow.ScanJob(br.QueryRow())
 		return err
 	})
 	if err != nil {
@@ -160,36 +161,24 @@ func (t *txn) LockJob(id string) (store.JobRecord, error) {
 	return rec, nil
 }
 
-func jobArgs(e *enc, job *automation.Job) []any {
-	return []any{job.ID, job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,
-		job.Schedule.Mode, job.Schedule.Expr, job.Schedule.Interval, job.Schedule.Time, job.Schedule.Timezone,
-		e.task(job.Task), job.Enabled, job.Retry.Strategy, job.Retry.MaxRetries, job.Retry.BaseDelay,
-		job.Retry.MaxDelay, job.FireLimit.Max, job.FireLimit.Window, job.OverlapPolicy, job.CatchUpPolicy,
-		job.MisfireGraceSeconds, job.CatchUpWindow, job.Source, job.ConfigEnabled, job.ConfigHash,
-		e.t(job.CreatedAt), e.t(job.UpdatedAt)}
-}
-
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job. A taken (scope, workspace_id, name) is *store.ConflictError and leaves
 // the transaction usable.
 func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
-	var e enc
-	args := jobArgs(&e, job)
+	args, err := sqlrow.JobArgs(newEnc(), job)
+	if err != nil {
+		return err
+	}
 	c := automation.Cursor{}
 	if cur != nil {
 		c = *cur
 	}
 	c.JobID = job.ID
-	cargs := cursorArgs(&e, &c)
-	if e.err != nil {
-		return e.err
+	cargs, err := sqlrow.CursorArgs(newEnc(), &c)
+	if err != nil {
+		return err
 	}
-	tag, err := t.exec(t.ctx, `INSERT INTO jobs (id, name, scope, workspace_id, agent_name, prompt,
-		schedule_mode, schedule_expr, schedule_interval, schedule_time, schedule_timezone,
-		task, enabled, retry_strategy, retry_max_retries, retry_base_delay, retry_max_delay,
-		fire_limit_max, fire_limit_window, overlap_policy, catch_up_policy,
-		misfire_grace_seconds, catch_up_window, source, config_enabled, config_hash,
-		created_at, updated_at)
+	tag, err := t.exec(t.ctx, "INSERT INTO jobs ("+sqlrow.JobColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 			$19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
 		ON CONFLICT (scope, workspace_id, name) DO NOTHING`, args...)
@@ -199,26 +188,17 @@ func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
 	if tag.RowsAffected() == 0 {
 		return &store.ConflictError{Constraint: store.UniqueJobName}
 	}
-	_, err = t.exec(t.ctx, `INSERT INTO cursors (accounted_until, next_run_at, last_run_at,
-		last_scheduled_at, last_fire_id, consecutive_resume_failures, last_misfire_at,
-		misfire_count, updated_at, timezone, anchor_at, schedule_key, job_id)
+	_, err = t.exec(t.ctx, "INSERT INTO cursors ("+sqlrow.CursorColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, cargs...)
 	return err
-}
-
-func cursorArgs(e *enc, c *automation.Cursor) []any {
-	return []any{e.t(c.AccountedUntil), e.t(c.NextRunAt), e.t(c.LastRunAt), e.t(c.LastScheduledAt),
-		c.LastFireID, c.ConsecutiveResumeFailures, e.t(c.LastMisfireAt), c.MisfireCount,
-		e.t(c.UpdatedAt), c.Timezone, e.t(c.AnchorAt), c.ScheduleKey, c.JobID}
 }
 
 // UpdateJob replaces the stored job definition (not its cursor); store.ErrNotFound if absent.
 // Renaming into a taken name is *store.ConflictError and leaves the transaction usable.
 func (t *txn) UpdateJob(job *automation.Job) error {
-	var e enc
-	args := jobArgs(&e, job)
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.JobArgs(newEnc(), job)
+	if err != nil {
+		return err
 	}
 	return mustAffect(t.guarded(`UPDATE jobs SET name = $2, scope = $3, workspace_id = $4,
 		agent_name = $5, prompt = $6, schedule_mode = $7, schedule_expr = $8, schedule_interval = $9,
@@ -238,10 +218,9 @@ func (t *txn) DeleteJob(id string) error {
 
 // UpdateCursor replaces a job's cursor; store.ErrNotFound if the job has none.
 func (t *txn) UpdateCursor(cur *automation.Cursor) error {
-	var e enc
-	args := cursorArgs(&e, cur)
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.CursorArgs(newEnc(), cur)
+	if err != nil {
+		return err
 	}
 	return mustAffect(t.exec(t.ctx, `UPDATE cursors SET accounted_until = $1, next_run_at = $2,
 		last_run_at = $3, last_scheduled_at = $4, last_fire_id = $5, consecutive_resume_failures = $6,
@@ -254,26 +233,18 @@ func (t *txn) UpdateCursor(cur *automation.Cursor) error {
 
 // LastLedgerEntry returns the job's entry with the highest seq, or store.ErrNotFound.
 func (t *txn) LastLedgerEntry(jobID string) (automation.LedgerEntry, error) {
-	return getOne(t.ctx, t.reader, scanLedger,
-		ledgerSelect+" WHERE job_id = $1 ORDER BY seq DESC LIMIT 1", jobID)
-}
-
-func ledgerArgs(le *automation.LedgerEntry) ([]any, error) {
-	var e enc
-	args := []any{le.JobID, e.t(le.SlotAt), e.t(le.LastSlotAt), le.Count, le.Outcome, le.Reason,
-		le.RunID, le.FireID, le.Local, le.DST, e.t(le.RecordedAt)}
-	return args, e.err
+	return getOne(t.ctx, t.reader, sqlrow.ScanLedger,
+		sqlrow.LedgerSelect+" WHERE job_id = $1 ORDER BY seq DESC LIMIT 1", jobID)
 }
 
 // InsertLedgerEntry appends an entry and sets its Seq.
 func (t *txn) InsertLedgerEntry(le *automation.LedgerEntry) error {
-	args, err := ledgerArgs(le)
+	args, err := sqlrow.LedgerArgs(newEnc(), le)
 	if err != nil {
 		return err
 	}
 	var seq int64
-	if err := t.scanRow(t.ctx, `INSERT INTO ledger (job_id, slot_at, last_slot_at, slot_count,
-		outcome, reason, run_id, fire_id, local_time, dst, recorded_at)
+	if err := t.scanRow(t.ctx, "INSERT INTO ledger ("+sqlrow.LedgerColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`, args, &seq); err != nil {
 		return err
 	}
@@ -283,7 +254,7 @@ func (t *txn) InsertLedgerEntry(le *automation.LedgerEntry) error {
 
 // UpdateLedgerEntry rewrites the entry with le.Seq; store.ErrNotFound if absent.
 func (t *txn) UpdateLedgerEntry(le *automation.LedgerEntry) error {
-	args, err := ledgerArgs(le)
+	args, err := sqlrow.LedgerArgs(newEnc(), le)
 	if err != nil {
 		return err
 	}
@@ -306,29 +277,14 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 
 // ---- runs
 
-func runArgs(r *automation.Run) ([]any, error) {
-	var e enc
-	args := []any{nullable(r.JobID), nullable(r.TriggerID), r.Status, r.Attempt, r.FireID,
-		e.t(r.ScheduledAt), e.t(r.StartedAt), e.t(r.EndedAt), r.SessionID, r.Error, r.ErrorCode,
-		r.TaskID, r.TaskRunID, r.DeliveryError, e.t(r.DeliveryErrorAt), r.Origin, r.RetryOf,
-		e.t(r.DispatchedAt), r.AgentName, r.Scope, r.WorkspaceID, r.Depth, r.DeliveryID, r.EventID,
-		r.StopReason, r.NodeID, r.Prompt, blob(r.Envelope), r.LeaseOwner, e.t(r.LeaseExpiresAt),
-		r.ID}
-	return args, e.err
-}
-
 // InsertRun inserts a run; a duplicate (fire_id, attempt) is *store.ConflictError and leaves
 // the transaction usable.
 func (t *txn) InsertRun(r *automation.Run) error {
-	args, err := runArgs(r)
+	args, err := sqlrow.RunArgs(newEnc(), r)
 	if err != nil {
 		return err
 	}
-	tag, err := t.exec(t.ctx, `INSERT INTO runs (job_id, trigger_id, status, attempt, fire_id,
-		scheduled_at, started_at, ended_at, session_id, error, error_code, task_id, task_run_id,
-		delivery_error, delivery_error_at, origin, retry_of, dispatched_at, agent_name, scope,
-		workspace_id, depth, delivery_id, event_id, stop_reason, node_id, prompt, envelope,
-		lease_owner, lease_expires_at, id)
+	tag, err := t.exec(t.ctx, "INSERT INTO runs ("+sqlrow.RunColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
 			$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31)
 		ON CONFLICT (fire_id, attempt) DO NOTHING`, args...)
@@ -346,7 +302,7 @@ func (t *txn) InsertRun(r *automation.Run) error {
 // is re-checked against the status after the other transaction commits, so two transactions
 // can never both move a run out of the same status.
 func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
-	args, err := runArgs(r)
+	args, err := sqlrow.RunArgs(newEnc(), r)
 	if err != nil {
 		return false, err
 	}
@@ -377,7 +333,7 @@ func (t *txn) ActiveRuns(definitionID string) ([]*automation.Run, error) {
 	if err := t.lockDefinition(definitionID); err != nil {
 		return nil, err
 	}
-	return getAll(t.ctx, t.reader, scanRun, runSelect+
+	return getAll(t.ctx, t.reader, sqlrow.ScanRun, sqlrow.RunSelect+
 		` WHERE def_id = $1 AND status IN ('scheduled', 'running') ORDER BY scheduled_at, id`,
 		definitionID)
 }
@@ -386,10 +342,10 @@ func (t *txn) ActiveRuns(definitionID string) ([]*automation.Run, error) {
 // (since, until] and returns the earliest such started_at (zero when there is none), after
 // taking the definition's advisory lock (see txn).
 func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time.Time, error) {
-	var e enc
-	args := []any{definitionID, e.t(since), e.t(until)}
-	if e.err != nil {
-		return 0, time.Time{}, e.err
+	e := newEnc()
+	args := []any{definitionID, e.Nanos(since), e.Nanos(until)}
+	if err := e.Err(); err != nil {
+		return 0, time.Time{}, err
 	}
 	if err := t.lockDefinition(definitionID); err != nil {
 		return 0, time.Time{}, err
@@ -403,7 +359,7 @@ func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time
 		args, &n, &earliest); err != nil {
 		return 0, time.Time{}, err
 	}
-	return n, fromNanos(earliest), nil
+	return n, sqlrow.FromNanos(earliest), nil
 }
 
 // ---- workspaces
@@ -411,12 +367,11 @@ func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time
 // InsertWorkspace inserts a workspace; a taken id or path is *store.ConflictError (the id is
 // checked first) and leaves the transaction usable.
 func (t *txn) InsertWorkspace(w *automation.Workspace) error {
-	var e enc
-	args := []any{w.ID, w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt)}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.WorkspaceArgs(newEnc(), w)
+	if err != nil {
+		return err
 	}
-	tag, err := t.exec(t.ctx, `INSERT INTO workspaces (id, path, source, created_at, updated_at)
+	tag, err := t.exec(t.ctx, "INSERT INTO workspaces ("+sqlrow.WorkspaceColumns+`)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, args...)
 	if err != nil {
 		return err
@@ -438,13 +393,12 @@ func (t *txn) InsertWorkspace(w *automation.Workspace) error {
 // UpdateWorkspace replaces a workspace; store.ErrNotFound if absent. A taken path is
 // *store.ConflictError and leaves the transaction usable.
 func (t *txn) UpdateWorkspace(w *automation.Workspace) error {
-	var e enc
-	args := []any{w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt), w.ID}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.WorkspaceArgs(newEnc(), w)
+	if err != nil {
+		return err
 	}
-	return mustAffect(t.guarded(`UPDATE workspaces SET path = $1, source = $2, created_at = $3,
-		updated_at = $4 WHERE id = $5`, args...))
+	return mustAffect(t.guarded(`UPDATE workspaces SET path = $2, source = $3, created_at = $4,
+		updated_at = $5 WHERE id = $1`, args...))
 }
 
 // DeleteWorkspace deletes a workspace; store.ErrNotFound if absent.
@@ -457,13 +411,13 @@ func (t *txn) DeleteWorkspace(id string) error {
 // PutTranscript stores (replaces) a run's transcript document.
 func (t *txn) PutTranscript(runID string, doc []byte) error {
 	_, err := t.exec(t.ctx, `INSERT INTO transcripts (run_id, doc) VALUES ($1, $2)
-		ON CONFLICT (run_id) DO UPDATE SET doc = excluded.doc`, runID, nonNil(doc))
+		ON CONFLICT (run_id) DO UPDATE SET doc = excluded.doc`, runID, sqlrow.NonNil(doc))
 	return err
 }
 
 // SetMeta stores (replaces) a named value.
 func (t *txn) SetMeta(key string, value []byte) error {
 	_, err := t.exec(t.ctx, `INSERT INTO meta (key, value) VALUES ($1, $2)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, nonNil(value))
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, sqlrow.NonNil(value))
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // CountRunning counts running runs from the maintained per-status counters.
@@ -26,15 +27,15 @@ func (t *txn) CountRunning() (int, error) {
 
 // EligibleRuns returns due scheduled runs in (scheduled_at, id) order (index runs_scheduled_due).
 func (t *txn) EligibleRuns(now time.Time, n int) ([]*automation.Run, error) {
-	var e enc
-	at := e.t(now)
-	return getAll(bg, t.reader, scanRun, runSelect+" WHERE status = 'scheduled' AND scheduled_at <= ? ORDER BY scheduled_at, id LIMIT ?", at, limit(n))
+	e := newEnc()
+	at := e.Nanos(now)
+	return getAll(bg, t.reader, sqlrow.ScanRun, sqlrow.RunSelect+" WHERE status = 'scheduled' AND scheduled_at <= ? ORDER BY scheduled_at, id LIMIT ?", at, limit(n))
 }
 
 // NextScheduledAt returns the earliest future scheduled_at of a scheduled run.
 func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error) {
-	var e enc
-	row, err := r.row(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > ? ORDER BY scheduled_at, id LIMIT 1", e.t(after))
+	e := newEnc()
+	row, err := r.row(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > ? ORDER BY scheduled_at, id LIMIT 1", e.Nanos(after))
 	if err != nil {
 		return time.Time{}, false, err
 	}
@@ -44,7 +45,7 @@ func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time
 	} else if err != nil {
 		return time.Time{}, false, err
 	}
-	return fromNanos(n), true, nil
+	return sqlrow.FromNanos(n), true, nil
 }
 
 // TriggerOverlapPolicy reads a trigger's overlap policy.

@@ -8,12 +8,13 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // RenewLeases extends the leases of the owner's running runs.
 func (t *txn) RenewLeases(owner string, until time.Time) (int, error) {
-	var e enc
-	u := e.t(until)
+	e := newEnc()
+	u := e.Nanos(until)
 	res, err := t.exec(bg, "UPDATE runs SET lease_expires_at = ? WHERE status = 'running' AND lease_owner = ?", u, owner)
 	if err != nil {
 		return 0, err
@@ -24,17 +25,17 @@ func (t *txn) RenewLeases(owner string, until time.Time) (int, error) {
 
 // ExpiredRuns returns running runs whose lease expired before now.
 func (t *txn) ExpiredRuns(now time.Time, n int) ([]*automation.Run, error) {
-	var e enc
-	return getAll(bg, t.reader, scanRun, runSelect+
-		" WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?", e.t(now), limit(n))
+	e := newEnc()
+	return getAll(bg, t.reader, sqlrow.ScanRun, sqlrow.RunSelect+
+		" WHERE status = 'running' AND lease_expires_at > 0 AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT ?", e.Nanos(now), limit(n))
 }
 
 // HeartbeatNode records a node's heartbeat (inserting it when new).
 func (t *txn) HeartbeatNode(id string, now, startedAt time.Time) error {
-	var e enc
+	e := newEnc()
 	_, err := t.exec(bg, `INSERT INTO nodes (id, heartbeat_at, started_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, started_at = excluded.started_at`,
-		id, e.t(now), e.t(startedAt))
+		id, e.Nanos(now), e.Nanos(startedAt))
 	return err
 }
 
@@ -50,7 +51,7 @@ func (r reader) NodeHeartbeat(ctx context.Context, id string) (time.Time, error)
 	} else if err != nil {
 		return time.Time{}, err
 	}
-	return fromNanos(n), nil
+	return sqlrow.FromNanos(n), nil
 }
 
 // DeleteMeta removes a named value (absent is not an error).

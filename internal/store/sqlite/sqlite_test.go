@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
@@ -228,7 +227,7 @@ func TestReopenPersists(t *testing.T) {
 	}
 	var want []string
 	for _, m := range migrations {
-		want = append(want, fmt.Sprintf("%d %s %s", m.version, m.name, applied.Format(time.RFC3339)))
+		want = append(want, fmt.Sprintf("%d %s %s", m.Version, m.Name, applied.Format(time.RFC3339)))
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("schema_migrations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -284,31 +283,9 @@ func TestMigrationRunCounts(t *testing.T) {
 	}
 }
 
-func TestLoadMigrations(t *testing.T) {
-	sql := &fstest.MapFile{Data: []byte("SELECT 1;")}
-	tests := []struct {
-		name    string
-		files   fstest.MapFS
-		wantErr string
-	}{
-		{"ok", fstest.MapFS{"migrations/0001_init.sql": sql, "migrations/0002_more.sql": sql}, ""},
-		{"gap", fstest.MapFS{"migrations/0001_init.sql": sql, "migrations/0003_more.sql": sql}, "want 2"},
-		{"bad name", fstest.MapFS{"migrations/0001init.sql": sql}, "bad migration file name"},
-		{"not a number", fstest.MapFS{"migrations/x_init.sql": sql}, "bad migration file name"},
-		{"starts at 2", fstest.MapFS{"migrations/0002_init.sql": sql}, "want 1"},
-	}
-	for _, tc := range tests {
-		ms, err := loadMigrations(tc.files)
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("%s: %v", tc.name, err)
-		case tc.wantErr == "" && len(ms) != 2:
-			t.Errorf("%s: %d migrations", tc.name, len(ms))
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("%s: error %v, want %q", tc.name, err, tc.wantErr)
-		}
-	}
-	if len(migrations) == 0 || migrations[0].name != "init" {
+// TestEmbeddedMigrations: the embedded files load (sqlrow tests the loader itself).
+func TestEmbeddedMigrations(t *testing.T) {
+	if len(migrations) == 0 || migrations[0].Name != "init" {
 		t.Fatalf("embedded migrations = %+v", migrations)
 	}
 }

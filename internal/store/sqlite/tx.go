@@ -7,6 +7,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/sqlrow"
 )
 
 // txn is the store.Tx handed to a Write function. It runs on the writer's connection inside
@@ -45,22 +46,11 @@ func (t *txn) LockJob(id string) (store.JobRecord, error) { return t.GetJob(bg, 
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job.
 func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
-	var e enc
-	args := []any{job.ID, job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,
-		job.Schedule.Mode, job.Schedule.Expr, job.Schedule.Interval, job.Schedule.Time, job.Schedule.Timezone,
-		e.task(job.Task), job.Enabled, job.Retry.Strategy, job.Retry.MaxRetries, job.Retry.BaseDelay,
-		job.Retry.MaxDelay, job.FireLimit.Max, job.FireLimit.Window, job.OverlapPolicy, job.CatchUpPolicy,
-		job.MisfireGraceSeconds, job.CatchUpWindow, job.Source, job.ConfigEnabled, job.ConfigHash,
-		e.t(job.CreatedAt), e.t(job.UpdatedAt)}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.JobArgs(newEnc(), job)
+	if err != nil {
+		return err
 	}
-	if _, err := t.exec(bg, `INSERT INTO jobs (id, name, scope, workspace_id, agent_name, prompt,
-		schedule_mode, schedule_expr, schedule_interval, schedule_time, schedule_timezone,
-		task, enabled, retry_strategy, retry_max_retries, retry_base_delay, retry_max_delay,
-		fire_limit_max, fire_limit_window, overlap_policy, catch_up_policy,
-		misfire_grace_seconds, catch_up_window, source, config_enabled, config_hash,
-		created_at, updated_at)
+	if _, err := t.exec(bg, "INSERT INTO jobs ("+sqlrow.JobColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		args...); err != nil {
 		return err
@@ -70,45 +60,29 @@ func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
 		c = *cur
 	}
 	c.JobID = job.ID
-	args, err := cursorArgs(&c)
-	if err != nil {
+	if args, err = sqlrow.CursorArgs(newEnc(), &c); err != nil {
 		return err
 	}
-	_, err = t.exec(bg, `INSERT INTO cursors (accounted_until, next_run_at, last_run_at,
-		last_scheduled_at, last_fire_id, consecutive_resume_failures, last_misfire_at,
-		misfire_count, updated_at, timezone, anchor_at, schedule_key, job_id)
+	_, err = t.exec(bg, "INSERT INTO cursors ("+sqlrow.CursorColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
-func cursorArgs(c *automation.Cursor) ([]any, error) {
-	var e enc
-	args := []any{e.t(c.AccountedUntil), e.t(c.NextRunAt), e.t(c.LastRunAt), e.t(c.LastScheduledAt),
-		c.LastFireID, c.ConsecutiveResumeFailures, e.t(c.LastMisfireAt), c.MisfireCount,
-		e.t(c.UpdatedAt), c.Timezone, e.t(c.AnchorAt), c.ScheduleKey, c.JobID}
-	return args, e.err
-}
-
 // UpdateJob replaces the stored job definition (not its cursor); store.ErrNotFound if absent.
 func (t *txn) UpdateJob(job *automation.Job) error {
-	var e enc
-	args := []any{job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,
-		job.Schedule.Mode, job.Schedule.Expr, job.Schedule.Interval, job.Schedule.Time, job.Schedule.Timezone,
-		e.task(job.Task), job.Enabled, job.Retry.Strategy, job.Retry.MaxRetries, job.Retry.BaseDelay,
-		job.Retry.MaxDelay, job.FireLimit.Max, job.FireLimit.Window, job.OverlapPolicy, job.CatchUpPolicy,
-		job.MisfireGraceSeconds, job.CatchUpWindow, job.Source, job.ConfigEnabled, job.ConfigHash,
-		e.t(job.CreatedAt), e.t(job.UpdatedAt), job.ID}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.JobArgs(newEnc(), job)
+	if err != nil {
+		return err
 	}
-	return mustAffect(t.exec(bg, `UPDATE jobs SET name = ?, scope = ?, workspace_id = ?,
-		agent_name = ?, prompt = ?, schedule_mode = ?, schedule_expr = ?, schedule_interval = ?,
-		schedule_time = ?, schedule_timezone = ?, task = ?, enabled = ?, retry_strategy = ?,
-		retry_max_retries = ?, retry_base_delay = ?, retry_max_delay = ?, fire_limit_max = ?,
-		fire_limit_window = ?, overlap_policy = ?, catch_up_policy = ?, misfire_grace_seconds = ?,
-		catch_up_window = ?, source = ?, config_enabled = ?, config_hash = ?, created_at = ?,
-		updated_at = ?
-		WHERE id = ?`, args...))
+	// Numbered parameters: the arguments are in JobColumns order, the id first.
+	return mustAffect(t.exec(bg, `UPDATE jobs SET name = ?2, scope = ?3, workspace_id = ?4,
+		agent_name = ?5, prompt = ?6, schedule_mode = ?7, schedule_expr = ?8, schedule_interval = ?9,
+		schedule_time = ?10, schedule_timezone = ?11, task = ?12, enabled = ?13, retry_strategy = ?14,
+		retry_max_retries = ?15, retry_base_delay = ?16, retry_max_delay = ?17, fire_limit_max = ?18,
+		fire_limit_window = ?19, overlap_policy = ?20, catch_up_policy = ?21,
+		misfire_grace_seconds = ?22, catch_up_window = ?23, source = ?24, config_enabled = ?25,
+		config_hash = ?26, created_at = ?27, updated_at = ?28
+		WHERE id = ?1`, args...))
 }
 
 // DeleteJob deletes a job; its cursor and ledger go with it (ON DELETE CASCADE), its runs stay.
@@ -119,7 +93,7 @@ func (t *txn) DeleteJob(id string) error {
 
 // UpdateCursor replaces a job's cursor; store.ErrNotFound if the job has none.
 func (t *txn) UpdateCursor(cur *automation.Cursor) error {
-	args, err := cursorArgs(cur)
+	args, err := sqlrow.CursorArgs(newEnc(), cur)
 	if err != nil {
 		return err
 	}
@@ -132,28 +106,20 @@ func (t *txn) UpdateCursor(cur *automation.Cursor) error {
 
 // ---- ledger
 
-const lastLedgerSQL = ledgerSelect + " WHERE job_id = ? ORDER BY seq DESC LIMIT 1"
+const lastLedgerSQL = sqlrow.LedgerSelect + " WHERE job_id = ? ORDER BY seq DESC LIMIT 1"
 
 // LastLedgerEntry returns the job's entry with the highest seq, or store.ErrNotFound.
 func (t *txn) LastLedgerEntry(jobID string) (automation.LedgerEntry, error) {
-	return getOne(bg, t.reader, scanLedger, lastLedgerSQL, jobID)
-}
-
-func ledgerArgs(le *automation.LedgerEntry) ([]any, error) {
-	var e enc
-	args := []any{le.JobID, e.t(le.SlotAt), e.t(le.LastSlotAt), le.Count, le.Outcome, le.Reason,
-		le.RunID, le.FireID, le.Local, le.DST, e.t(le.RecordedAt)}
-	return args, e.err
+	return getOne(bg, t.reader, sqlrow.ScanLedger, lastLedgerSQL, jobID)
 }
 
 // InsertLedgerEntry appends an entry and sets its Seq.
 func (t *txn) InsertLedgerEntry(le *automation.LedgerEntry) error {
-	args, err := ledgerArgs(le)
+	args, err := sqlrow.LedgerArgs(newEnc(), le)
 	if err != nil {
 		return err
 	}
-	res, err := t.exec(bg, `INSERT INTO ledger (job_id, slot_at, last_slot_at, slot_count,
-		outcome, reason, run_id, fire_id, local_time, dst, recorded_at)
+	res, err := t.exec(bg, "INSERT INTO ledger ("+sqlrow.LedgerColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if err != nil {
 		return err
@@ -168,7 +134,7 @@ func (t *txn) InsertLedgerEntry(le *automation.LedgerEntry) error {
 
 // UpdateLedgerEntry rewrites the entry with le.Seq; store.ErrNotFound if absent.
 func (t *txn) UpdateLedgerEntry(le *automation.LedgerEntry) error {
-	args, err := ledgerArgs(le)
+	args, err := sqlrow.LedgerArgs(newEnc(), le)
 	if err != nil {
 		return err
 	}
@@ -191,28 +157,13 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 
 // ---- runs
 
-func runArgs(r *automation.Run) ([]any, error) {
-	var e enc
-	args := []any{nullable(r.JobID), nullable(r.TriggerID), r.Status, r.Attempt, r.FireID,
-		e.t(r.ScheduledAt), e.t(r.StartedAt), e.t(r.EndedAt), r.SessionID, r.Error, r.ErrorCode,
-		r.TaskID, r.TaskRunID, r.DeliveryError, e.t(r.DeliveryErrorAt), r.Origin, r.RetryOf,
-		e.t(r.DispatchedAt), r.AgentName, r.Scope, r.WorkspaceID, r.Depth, r.DeliveryID, r.EventID,
-		r.StopReason, r.NodeID, r.Prompt, blob(r.Envelope), r.LeaseOwner, e.t(r.LeaseExpiresAt),
-		r.ID}
-	return args, e.err
-}
-
 // InsertRun inserts a run; a duplicate (fire_id, attempt) is *store.ConflictError.
 func (t *txn) InsertRun(r *automation.Run) error {
-	args, err := runArgs(r)
+	args, err := sqlrow.RunArgs(newEnc(), r)
 	if err != nil {
 		return err
 	}
-	_, err = t.exec(bg, `INSERT INTO runs (job_id, trigger_id, status, attempt, fire_id,
-		scheduled_at, started_at, ended_at, session_id, error, error_code, task_id, task_run_id,
-		delivery_error, delivery_error_at, origin, retry_of, dispatched_at, agent_name, scope,
-		workspace_id, depth, delivery_id, event_id, stop_reason, node_id, prompt, envelope,
-		lease_owner, lease_expires_at, id)
+	_, err = t.exec(bg, "INSERT INTO runs ("+sqlrow.RunColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		args...)
 	if err != nil {
@@ -231,7 +182,7 @@ func (t *txn) countStatus(status string, delta int) error {
 // UpdateRun replaces the run row if its stored status is fromStatus and reports whether it did.
 // A missing run is (false, store.ErrNotFound).
 func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
-	args, err := runArgs(r)
+	args, err := sqlrow.RunArgs(newEnc(), r)
 	if err != nil {
 		return false, err
 	}
@@ -275,7 +226,7 @@ func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 
 // activeRunsSQL repeats the partial index runs_active's WHERE clause verbatim, which SQLite
 // needs to use it.
-const activeRunsSQL = runSelect +
+const activeRunsSQL = sqlrow.RunSelect +
 	` WHERE def_id = ? AND status IN ('scheduled', 'running') ORDER BY scheduled_at, id`
 
 // countFiresSQL counts through runs_def_started.
@@ -284,16 +235,16 @@ const countFiresSQL = `SELECT count(*), coalesce(min(started_at), 0) FROM runs
 
 // ActiveRuns returns the scheduled and running runs of a job or trigger by (scheduled_at, id).
 func (t *txn) ActiveRuns(definitionID string) ([]*automation.Run, error) {
-	return getAll(bg, t.reader, scanRun, activeRunsSQL, definitionID)
+	return getAll(bg, t.reader, sqlrow.ScanRun, activeRunsSQL, definitionID)
 }
 
 // CountFires counts the definition's runs that are not canceled with started_at in
 // (since, until] and returns the earliest such started_at (zero when there is none).
 func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time.Time, error) {
-	var e enc
-	args := []any{definitionID, e.t(since), e.t(until)}
-	if e.err != nil {
-		return 0, time.Time{}, e.err
+	e := newEnc()
+	args := []any{definitionID, e.Nanos(since), e.Nanos(until)}
+	if err := e.Err(); err != nil {
+		return 0, time.Time{}, err
 	}
 	row, err := t.row(bg, countFiresSQL, args...)
 	if err != nil {
@@ -306,32 +257,29 @@ func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time
 	if err := row.Scan(&n, &earliest); err != nil {
 		return 0, time.Time{}, err
 	}
-	return n, fromNanos(earliest), nil
+	return n, sqlrow.FromNanos(earliest), nil
 }
 
 // ---- workspaces
 
 // InsertWorkspace inserts a workspace; a taken id or path is *store.ConflictError.
 func (t *txn) InsertWorkspace(w *automation.Workspace) error {
-	var e enc
-	args := []any{w.ID, w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt)}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.WorkspaceArgs(newEnc(), w)
+	if err != nil {
+		return err
 	}
-	_, err := t.exec(bg, `INSERT INTO workspaces (id, path, source, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?)`, args...)
+	_, err = t.exec(bg, "INSERT INTO workspaces ("+sqlrow.WorkspaceColumns+") VALUES (?, ?, ?, ?, ?)", args...)
 	return err
 }
 
 // UpdateWorkspace replaces a workspace; store.ErrNotFound if absent.
 func (t *txn) UpdateWorkspace(w *automation.Workspace) error {
-	var e enc
-	args := []any{w.Path, w.Source, e.t(w.CreatedAt), e.t(w.UpdatedAt), w.ID}
-	if e.err != nil {
-		return e.err
+	args, err := sqlrow.WorkspaceArgs(newEnc(), w)
+	if err != nil {
+		return err
 	}
-	return mustAffect(t.exec(bg, `UPDATE workspaces SET path = ?, source = ?, created_at = ?,
-		updated_at = ? WHERE id = ?`, args...))
+	return mustAffect(t.exec(bg, `UPDATE workspaces SET path = ?2, source = ?3, created_at = ?4,
+		updated_at = ?5 WHERE id = ?1`, args...))
 }
 
 // DeleteWorkspace deletes a workspace; store.ErrNotFound if absent.
@@ -343,20 +291,14 @@ func (t *txn) DeleteWorkspace(id string) error {
 
 // PutTranscript stores (replaces) a run's transcript document.
 func (t *txn) PutTranscript(runID string, doc []byte) error {
-	if doc == nil {
-		doc = []byte{}
-	}
 	_, err := t.exec(bg, `INSERT INTO transcripts (run_id, doc) VALUES (?, ?)
-		ON CONFLICT (run_id) DO UPDATE SET doc = excluded.doc`, runID, doc)
+		ON CONFLICT (run_id) DO UPDATE SET doc = excluded.doc`, runID, sqlrow.NonNil(doc))
 	return err
 }
 
 // SetMeta stores (replaces) a named value.
 func (t *txn) SetMeta(key string, value []byte) error {
-	if value == nil {
-		value = []byte{}
-	}
 	_, err := t.exec(bg, `INSERT INTO meta (key, value) VALUES (?, ?)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, sqlrow.NonNil(value))
 	return err
 }
