@@ -535,6 +535,9 @@ func (n *notifier) jobChanged(id, kind string, local bool) {
 	if local {
 		n.d.announce("job", id, kind)
 	}
+	if n.d.API.Broker.Clients() == 0 {
+		return // nobody listens: skip reading and encoding the job
+	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("job.deleted", map[string]string{"id": id})
 		return
@@ -556,6 +559,9 @@ func (n *notifier) TriggerChanged(id, kind string) { n.triggerChanged(id, kind, 
 func (n *notifier) triggerChanged(id, kind string, local bool) {
 	if local {
 		n.d.announce("trigger", id, kind)
+	}
+	if n.d.API.Broker.Clients() == 0 {
+		return
 	}
 	if kind == service.ChangeDeleted {
 		n.d.API.Broker.Publish("trigger.deleted", map[string]string{"id": id})
@@ -582,7 +588,9 @@ func (n *notifier) runsChanged(runs []*automation.Run, local bool) {
 			(r.Status == automation.RunDelegated && r.DeliveryError == "") {
 			name = "run.created"
 		}
-		n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		if n.d.API.Broker.Clients() > 0 {
+			n.d.API.Broker.Publish(name, map[string]any{"run": wire.FromRun(r)})
+		}
 		if !local {
 			continue
 		}
