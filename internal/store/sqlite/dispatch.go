@@ -25,17 +25,30 @@ func (t *txn) CountRunning() (int, error) {
 	return n, nil
 }
 
+// The dispatcher queries name their index: without statistics (no ANALYZE) SQLite prefers the
+// equality on runs_status_started (status = 'scheduled') to the partial index
+// runs_scheduled_due, then reads every scheduled run and sorts them all (USE TEMP B-TREE FOR
+// ORDER BY) to return one or a few. With a deep queue (a webhook burst behind
+// max_concurrent_runs) that costs tens of milliseconds per dispatcher pass, and EligibleRuns
+// runs inside the single writer's transaction. INDEXED BY makes both a short range scan of that
+// index that stops after LIMIT rows (and fails at prepare time, rather than silently scanning,
+// if the index cannot be used).
+const (
+	eligibleRunsSQL    = sqlrow.RunSelect + " INDEXED BY runs_scheduled_due WHERE status = 'scheduled' AND scheduled_at <= ? ORDER BY scheduled_at, id LIMIT ?"
+	nextScheduledAtSQL = "SELECT scheduled_at FROM runs INDEXED BY runs_scheduled_due WHERE status = 'scheduled' AND scheduled_at > ? ORDER BY scheduled_at, id LIMIT 1"
+)
+
 // EligibleRuns returns due scheduled runs in (scheduled_at, id) order (index runs_scheduled_due).
 func (t *txn) EligibleRuns(now time.Time, n int) ([]*automation.Run, error) {
 	e := newEnc()
 	at := e.Nanos(now)
-	return getAll(bg, t.reader, sqlrow.ScanRun, sqlrow.RunSelect+" WHERE status = 'scheduled' AND scheduled_at <= ? ORDER BY scheduled_at, id LIMIT ?", at, limit(n))
+	return getAll(bg, t.reader, sqlrow.ScanRun, eligibleRunsSQL, at, limit(n))
 }
 
 // NextScheduledAt returns the earliest future scheduled_at of a scheduled run.
 func (r reader) NextScheduledAt(ctx context.Context, after time.Time) (time.Time, bool, error) {
 	e := newEnc()
-	row, err := r.row(ctx, "SELECT scheduled_at FROM runs WHERE status = 'scheduled' AND scheduled_at > ? ORDER BY scheduled_at, id LIMIT 1", e.Nanos(after))
+	row, err := r.row(ctx, nextScheduledAtSQL, e.Nanos(after))
 	if err != nil {
 		return time.Time{}, false, err
 	}

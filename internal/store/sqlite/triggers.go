@@ -128,11 +128,16 @@ func (t *txn) InsertDelivery(d *automation.Delivery) error {
 	return err
 }
 
-// PruneDeliveries keeps the newest keep records of a trigger.
+// PruneDeliveries keeps the newest keep records of a trigger. It runs after every delivery
+// record is inserted, so its cost is paid by every webhook request: the subquery walks the
+// keep newest entries of deliveries_trigger to reach the ones beyond (O(keep), inherent to
+// OFFSET), and the outer DELETE looks up only the ids it returns by primary key. An outer
+// "trigger_id = ?" term would make SQLite scan all of the trigger's records a second time
+// (deliveries_trigger_outcome) to test them against the list, doubling the cost.
 func (t *txn) PruneDeliveries(triggerID string, keep int) error {
-	_, err := t.exec(bg, `DELETE FROM deliveries WHERE trigger_id = ? AND id IN (
+	_, err := t.exec(bg, `DELETE FROM deliveries WHERE id IN (
 		SELECT id FROM deliveries WHERE trigger_id = ? ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)`,
-		triggerID, triggerID, keep)
+		triggerID, keep)
 	return err
 }
 
