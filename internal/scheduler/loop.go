@@ -73,7 +73,8 @@ func (l *Loop) Boot(ctx context.Context) error {
 	}
 	// A job whose next slot is still in the future owes nothing: reconciling it would be a
 	// no-op, so it only enters the heap. Jobs with due or missed slots are reconciled
-	// concurrently so the store can commit them together.
+	// concurrently so the store can commit them together (group commit); each job is still its
+	// own transaction.
 	now := l.clock.Now()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, Parallelism)
@@ -84,6 +85,9 @@ func (l *Loop) Boot(ctx context.Context) error {
 		if next := r.Cursor.NextRunAt; !next.IsZero() && next.After(now) {
 			l.set(r.Job.ID, next)
 			continue
+		}
+		if ctx.Err() != nil {
+			break
 		}
 		sem <- struct{}{}
 		wg.Add(1)

@@ -182,6 +182,11 @@ func dsn(path string, readOnly bool) string {
 		// A 32 MiB page cache (default 2 MiB) keeps the pages a large batch dirties in memory
 		// until commit instead of spilling them to the WAL midway.
 		q.Add("_pragma", "cache_size(-32768)")
+		// Every Write runs inside a SAVEPOINT and most statements open a statement journal, so
+		// SQLite keeps a sub-journal of the pages each one changes. By default it spills to a
+		// temporary file past 64 KiB, and then every changed page costs a pwrite system call:
+		// that was most of the I/O of a batch. Keep sub-journals (and temp tables) in memory.
+		q.Add("_pragma", "temp_store(MEMORY)")
 	}
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
