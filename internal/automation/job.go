@@ -173,7 +173,7 @@ func NewJob(in *JobInput, env Env) (*Job, error) {
 		CatchUpWindow:       DefaultCatchUp,
 		Source:              SourceDynamic,
 	}
-	j.apply(in)
+	j.Apply(in)
 	if in.Schedule == nil {
 		j.Schedule = Schedule{}
 	}
@@ -187,7 +187,7 @@ func NewJob(in *JobInput, env Env) (*Job, error) {
 // Patched returns a copy of j with the PATCH input applied, validated as a whole.
 func (j *Job) Patched(in *JobInput, env Env) (*Job, error) {
 	c := j.Clone()
-	c.apply(in)
+	c.Apply(in)
 	if err := ValidateJob("job", c, false, env); err != nil {
 		return nil, err
 	}
@@ -209,7 +209,8 @@ func (j *Job) Clone() *Job {
 	return &c
 }
 
-func (j *Job) apply(in *JobInput) {
+// Apply copies the fields present in in onto j (PATCH semantics: objects replace whole).
+func (j *Job) Apply(in *JobInput) {
 	set := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src

@@ -200,7 +200,7 @@ func buildJob(root string, m map[string]any, env automation.Env) (*automation.Jo
 		CatchUpWindow:       automation.DefaultCatchUp,
 		Source:              automation.SourceConfig,
 	}
-	applyInput(j, in)
+	j.Apply(in)
 	if err := automation.ValidateJob(root, j, in.Schedule == nil, env); err != nil {
 		return nil, wrapValidation(err)
 	}
@@ -211,46 +211,6 @@ func buildJob(root string, m map[string]any, env automation.Env) (*automation.Jo
 	j.ID = automation.DefinitionID(automation.PrefixJob, "job", j.Scope, j.WorkspaceID, j.Name)
 	j.ConfigHash = jobHash(j)
 	return j, nil
-}
-
-// applyInput copies the fields present in a create input onto j (as automation.NewJob does).
-func applyInput(j *automation.Job, in *automation.JobInput) {
-	set := func(dst, src *string) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	set(&j.Name, in.Name)
-	set(&j.Scope, in.Scope)
-	set(&j.WorkspaceID, in.WorkspaceID)
-	set(&j.AgentName, in.AgentName)
-	set(&j.Prompt, in.Prompt)
-	if in.Schedule != nil {
-		j.Schedule = *in.Schedule
-	}
-	if in.Task != nil {
-		t := *in.Task
-		if t.Owner != nil {
-			o := *t.Owner
-			t.Owner = &o
-		}
-		j.Task = &t
-	}
-	if in.Enabled != nil {
-		j.Enabled = *in.Enabled
-	}
-	if in.Retry != nil {
-		j.Retry = *in.Retry
-	}
-	if in.FireLimit != nil {
-		j.FireLimit = *in.FireLimit
-	}
-	set(&j.OverlapPolicy, in.OverlapPolicy)
-	set(&j.CatchUpPolicy, in.CatchUpPolicy)
-	if in.MisfireGraceSeconds != nil {
-		j.MisfireGraceSeconds = *in.MisfireGraceSeconds
-	}
-	set(&j.CatchUpWindow, in.CatchUpWindow)
 }
 
 // jobHashV1 is the canonical form hashed into ConfigHash: every definition field of the
