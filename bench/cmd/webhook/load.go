@@ -251,6 +251,8 @@ type result struct {
 	firstBody []byte // a response body, for sanity checks
 	firstErr  error
 	cpu       time.Duration // process CPU time (user+system) during the measured window
+	sent      uint64        // requests sent, warmup included
+	dropped   uint64        // open loop: measured requests never sent because the drain deadline passed
 }
 
 // cpuTime returns the CPU time this process has used so far.
@@ -270,11 +272,17 @@ func (r *result) cpuPer() time.Duration {
 
 func (r *result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
 
+// pct returns the q-quantile of the latencies; requests dropped at the open loop's drain
+// deadline count as slower than any completed one, and -1 means the quantile falls among them.
 func (r *result) pct(q float64) time.Duration {
-	if len(r.lat) == 0 {
+	n := len(r.lat) + int(r.dropped)
+	if n == 0 {
 		return 0
 	}
-	i := int(q * float64(len(r.lat)-1))
+	i := int(q * float64(n-1))
+	if i >= len(r.lat) {
+		return -1
+	}
 	return r.lat[i]
 }
 
@@ -286,6 +294,7 @@ type collector struct {
 	wantCode  int
 	measuring atomic.Bool
 	stop      atomic.Bool
+	dropped   atomic.Uint64
 }
 
 func (c *collector) merge(lat []time.Duration, codes map[int]uint64, ok, bad uint64, body []byte, err error) {
@@ -369,14 +378,18 @@ func closedLoop(t target, p *payload, idPrefix string, conns int, warmup, d time
 	wg.Wait()
 	col.res.elapsed = time.Since(start)
 	col.res.cpu = cpuTime() - cpu0
+	col.res.sent = col.seq.Load()
 	slices.Sort(col.res.lat)
 	return &col.res, nil
 }
 
 // openLoop offers rate requests/s to t for d (after a warmup at the same rate) through a pool
 // of conns connections. Latency is measured from each request's scheduled send time, so time
-// spent waiting for a free connection counts (no coordinated omission).
-func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, warmup, d time.Duration, wantCode int) (*result, error) {
+// spent waiting for a free connection counts (no coordinated omission). A server slower than
+// the offered rate accumulates a backlog; it gets drain after the schedule ends to catch up,
+// then the requests not yet sent are dropped and counted (result.dropped) as slower than
+// every completed one.
+func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, warmup, d, drain time.Duration, wantCode int) (*result, error) {
 	col := &collector{wantCode: wantCode}
 	total := int((warmup + d).Seconds() * rate)
 	warmN := int(warmup.Seconds() * rate)
@@ -404,6 +417,12 @@ func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, wa
 			for at := range sched {
 				n := issued.Add(1)
 				measuring := n > int64(warmN)
+				if col.stop.Load() {
+					if measuring {
+						col.dropped.Add(1)
+					}
+					continue
+				}
 				seq := col.seq.Add(1)
 				code, b, err := c.do(p, seq, body == nil && measuring)
 				if err != nil {
@@ -445,9 +464,13 @@ func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, wa
 		time.Sleep(200 * time.Microsecond)
 	}
 	close(sched)
+	deadline := time.AfterFunc(drain, func() { col.stop.Store(true) })
 	wg.Wait()
+	deadline.Stop()
 	col.res.elapsed = time.Since(start) - warmup
 	col.res.cpu = cpuTime() - cpu0
+	col.res.sent = col.seq.Load()
+	col.res.dropped = col.dropped.Load()
 	slices.Sort(col.res.lat)
 	return &col.res, nil
 }

@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,8 +47,10 @@ var (
 	flagRate     = flag.Float64("rate", 2000, "open-loop offered rate (deliveries/s)")
 	flagOpenDur  = flag.Duration("open-duration", 10*time.Second, "measured duration of each open-loop phase")
 	flagOpenConn = flag.Int("open-conns", 64, "open-loop connection pool size")
+	flagDrain    = flag.Duration("drain", 5*time.Second, "open loop: time a saturated server gets after the schedule ends before the unsent requests are dropped")
 	flagPhases   = flag.String("phases", "hmac,insert,nomatch,match", "servers to measure")
-	flagOpen     = flag.Bool("open", true, "also run the open-loop phases")
+	flagClosed   = flag.Bool("closed", true, "run the closed-loop phases")
+	flagOpen     = flag.Bool("open", true, "run the open-loop phases")
 	flagWriter   = flag.Duration("writer", 3*time.Second, "duration of each writer micro-benchmark (0 = skip)")
 	flagProfile  = flag.String("profile", "", "after the repetitions, run nomatch and match once more under the CPU profiler and write <dir>/<phase>.pprof")
 	flagKeep     = flag.Bool("keep", false, "keep the temporary directory (databases, daemon logs)")
@@ -64,6 +67,8 @@ type phaseResult struct {
 	p50     time.Duration
 	p99     time.Duration
 	ok, bad uint64
+	dropped uint64        // open loop: requests dropped at the drain deadline
+	sent    uint64        // requests sent, warmup included
 	cpu     time.Duration // process CPU per delivery (servers and generator)
 	batch   float64       // average group-commit size (writes per transaction), 0 if unknown
 	note    string
@@ -93,9 +98,12 @@ func main() {
 	var all [][]phaseResult
 	var writers [][]writerResult
 	for rep := 1; rep <= *flagReps; rep++ {
-		fmt.Printf("rep %d  load average %s\n", rep, loadAvg())
+		fmt.Printf("rep %d  load average %s  cpu pressure %s\n", rep, loadAvg(), cpuPressure())
 		var rs []phaseResult
 		for _, ph := range phases {
+			if !*flagClosed {
+				break
+			}
 			r, err := runPhase(tmp, rep, ph, "closed")
 			check(err)
 			rs = append(rs, r)
@@ -134,7 +142,7 @@ func main() {
 			pprof.StopCPUProfile()
 			f.Close()
 			check(err)
-			fmt.Printf("profiled %s: %.0f/s -> %s\n", ph, r.rate, f.Name())
+			fmt.Printf("profiled %s: %.0f/s, %d deliveries sent (warmup included) -> %s\n", ph, r.rate, r.sent, f.Name())
 		}
 	}
 }
@@ -193,22 +201,26 @@ func runPhase(tmp string, rep int, phase, loop string) (phaseResult, error) {
 	if loop == "closed" {
 		res, err = closedLoop(t, p, idPrefix, *flagConns, *flagWarmup, *flagDuration, 200)
 	} else {
-		res, err = openLoop(t, p, idPrefix, *flagOpenConn, *flagRate, *flagWarmup, *flagOpenDur, 200)
+		res, err = openLoop(t, p, idPrefix, *flagOpenConn, *flagRate, *flagWarmup, *flagOpenDur, *flagDrain, 200)
 	}
 	if err != nil {
 		_ = stop()
 		return phaseResult{}, err
 	}
-	out := phaseResult{phase: phase, loop: loop, rate: res.rate(), p50: res.pct(0.50), p99: res.pct(0.99), ok: res.ok, bad: res.bad, cpu: res.cpuPer()}
+	out := phaseResult{phase: phase, loop: loop, rate: res.rate(), p50: res.pct(0.50), p99: res.pct(0.99), ok: res.ok, bad: res.bad, cpu: res.cpuPer(), sent: res.sent, dropped: res.dropped}
+	if res.dropped > 0 {
+		out.note = fmt.Sprintf("saturated: %d of %d scheduled deliveries not sent by the drain deadline", res.dropped, res.ok+res.bad+res.dropped)
+	}
 	if res.bad > 0 {
 		out.note = fmt.Sprintf("codes %v first error %v body %.200s", res.codes, res.firstErr, res.firstBody)
 	}
-	switch phase {
-	case "nomatch":
+	switch {
+	case res.firstBody == nil:
+	case phase == "nomatch":
 		if !bytes.Contains(res.firstBody, []byte(`"matched":0`)) {
 			out.note += fmt.Sprintf(" unexpected body %.200s", res.firstBody)
 		}
-	case "match":
+	case phase == "match":
 		if !bytes.Contains(res.firstBody, []byte(`"matched":1`)) {
 			out.note += fmt.Sprintf(" unexpected body %.200s", res.firstBody)
 		}
@@ -251,9 +263,27 @@ func printResult(rep int, r phaseResult) {
 		fmtDur(r.p50), fmtDur(r.p99), us(r.cpu), r.ok, r.bad, batch, r.note)
 }
 
+// latKey orders latencies for medians, a saturated quantile (-1) above every finite one.
+func latKey(d time.Duration) float64 {
+	if d < 0 {
+		return math.Inf(1)
+	}
+	return float64(d)
+}
+
+func fmtLat(x float64) string {
+	if math.IsInf(x, 1) {
+		return "saturated"
+	}
+	return fmtDur(time.Duration(x))
+}
+
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func fmtDur(d time.Duration) string {
+	if d < 0 {
+		return "saturated"
+	}
 	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
 }
 
@@ -293,8 +323,8 @@ func report(all [][]phaseResult, writers [][]writerResult) {
 		for _, rs := range all {
 			r, _ := get(rs, k)
 			rate = append(rate, r.rate)
-			p50 = append(p50, float64(r.p50))
-			p99 = append(p99, float64(r.p99))
+			p50 = append(p50, latKey(r.p50))
+			p99 = append(p99, latKey(r.p99))
 			cpu = append(cpu, us(r.cpu))
 			batch = append(batch, r.batch)
 			if h, ok := get(rs, key{"hmac", k.loop}); ok && h.rate > 0 {
@@ -315,7 +345,7 @@ func report(all [][]phaseResult, writers [][]writerResult) {
 			b = fmt.Sprintf("%.1f", m)
 		}
 		fmt.Fprintf(out, "| %s\t %s\t %.0f\t %s\t %s\t %.1f\t %s\t %s\t %s\t\n", k.phase, k.loop, median(rate),
-			fmtDur(time.Duration(median(p50))), fmtDur(time.Duration(median(p99))), median(cpu), ratio(rh), ratio(ri), b)
+			fmtLat(median(p50)), fmtLat(median(p99)), median(cpu), ratio(rh), ratio(ri), b)
 	}
 	out.Flush()
 	if len(writers) > 0 {
@@ -344,6 +374,21 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// cpuPressure returns the share of the last 60 s in which some runnable task on the machine
+// waited for a CPU (Linux PSI), a measure of how contended the shared machine was.
+func cpuPressure() string {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return "unknown"
+	}
+	for _, f := range strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) {
+		if v, ok := strings.CutPrefix(f, "avg60="); ok {
+			return v + "% (some, avg60)"
+		}
+	}
+	return "unknown"
 }
 
 func cpuModel() string {

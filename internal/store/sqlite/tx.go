@@ -232,8 +232,8 @@ const activeRunsSQL = sqlrow.RunSelect +
 // countFiresSQL counts the fires in the window without reading the runs themselves. Every
 // admission runs it, and a definition admitting many runs has many in its window: testing
 // status <> 'canceled' directly would look up every one of them in the table (runs_def_started
-// does not hold status), about 1-7 us per run here depending on caching, where counting index
-// entries costs ~0.3 us. So it counts all runs of the window on runs_def_started, subtracts the
+// does not hold status), about 1-5 us per run here depending on caching, where counting index
+// entries costs ~0.25 us. So it counts all runs of the window on runs_def_started, subtracts the
 // canceled ones counted on runs_def_status_started (both index-only), and takes the earliest
 // non-canceled start by walking runs_def_started in order, which stops at the first such run.
 const countFiresSQL = `SELECT
