@@ -90,14 +90,7 @@ func DecodeJob(root string, m map[string]any, patch bool) (*JobInput, error) {
 		}
 	}
 	in.Enabled = o.boolean("enabled")
-	if r, ok := o.obj("retry", false); ok && r != nil {
-		in.Retry = decodeRetry(r)
-		o.fail(r.finish())
-	}
-	if f, ok := o.obj("fire_limit", false); ok && f != nil {
-		in.FireLimit = decodeFireLimit(f)
-		o.fail(f.finish())
-	}
+	in.Retry, in.FireLimit = o.policies()
 	in.OverlapPolicy = o.str("overlap_policy", false)
 	in.CatchUpPolicy = o.str("catch_up_policy", false)
 	in.MisfireGraceSeconds = o.integer("misfire_grace_seconds")
@@ -126,6 +119,21 @@ func decodeSchedule(o *object) *Schedule {
 		Time:     deref(o.str("time", false)),
 		Timezone: deref(o.str("timezone", false)),
 	}
+}
+
+// policies reads the optional retry and fire_limit objects shared by jobs and triggers.
+func (o *object) policies() (*Retry, *FireLimit) {
+	var r *Retry
+	var f *FireLimit
+	if ro, ok := o.obj("retry", false); ok && ro != nil {
+		r = decodeRetry(ro)
+		o.fail(ro.finish())
+	}
+	if fo, ok := o.obj("fire_limit", false); ok && fo != nil {
+		f = decodeFireLimit(fo)
+		o.fail(fo.finish())
+	}
+	return r, f
 }
 
 func decodeRetry(o *object) *Retry {

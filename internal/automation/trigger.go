@@ -133,14 +133,7 @@ func DecodeTrigger(root string, m map[string]any, patch bool) (*TriggerInput, er
 		in.FilterSet, in.Filter = true, f
 	}
 	in.Enabled = o.boolean("enabled")
-	if r, ok := o.obj("retry", false); ok && r != nil {
-		in.Retry = decodeRetry(r)
-		o.fail(r.finish())
-	}
-	if f, ok := o.obj("fire_limit", false); ok && f != nil {
-		in.FireLimit = decodeFireLimit(f)
-		o.fail(f.finish())
-	}
+	in.Retry, in.FireLimit = o.policies()
 	in.OverlapPolicy = o.str("overlap_policy", false)
 	in.EndpointSlug = o.str("endpoint_slug", false)
 	in.WebhookID = o.str("webhook_id", false)
