@@ -278,6 +278,9 @@ func TestRunsListingAndManualTrigger(t *testing.T) {
 		t.Fatalf("fire limit body %v", m)
 	}
 	expect(t, c, "POST", "/api/automation/jobs/"+id+"/trigger", `{"x":1}`, 400, "validation_failed", "")
+	// An unknown job is a 404 whether or not the body is also wrong.
+	expect(t, c, "POST", "/api/automation/jobs/job_nope/trigger", "", 404, "not_found", "")
+	expect(t, c, "POST", "/api/automation/jobs/job_nope/trigger", `{"x":1}`, 404, "not_found", "")
 	runs := list(expect(t, c, "GET", "/api/automation/jobs/"+id+"/runs", "", 200, "", ""), "runs")
 	if len(runs) != 3 || runs[0].(map[string]any)["id"] != runIDs[2] {
 		t.Fatalf("runs newest first: %v", runs)

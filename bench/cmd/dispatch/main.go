@@ -186,6 +186,7 @@ func forkRate(conc, n int) float64 {
 
 func runAdmit(rounds, nTrig, conc, nDefs int, base, prof string) {
 	var rates, p50s, p99s, raws, floors, rRaw, rFloor, cpus []float64
+	var drates, dp50s, dp99s, dcpus []float64
 	for r := 1; r <= rounds; r++ {
 		raw, err := harness.OpenRaw(base)
 		harness.Check(err)
@@ -230,26 +231,39 @@ command = ["sleep", "600"]
 		})
 		harness.Check(err)
 		cpu := float64(harness.CPU()-cpu0) / 1e3 / float64(nTrig)
+		// The same admissions through service.TriggerJob on the same daemon: the queue
+		// admission itself (store transaction, fire limit, overlap), without HTTP and JSON.
+		cpu0 = harness.CPU()
+		direct, err := harness.Run(conc, nTrig, func(i int) error {
+			_, err := d.D.Service.TriggerJob(context.Background(), ids[i%len(ids)])
+			return err
+		})
+		harness.Check(err)
+		dcpu := float64(harness.CPU()-cpu0) / 1e3 / float64(nTrig)
 		if stop != nil {
-			stop()
+			stop() // the profile covers both phases
 		}
 		counts, err := d.D.Store.CountRunsByStatus(context.Background())
 		harness.Check(err)
-		if counts[automation.RunScheduled]+counts[automation.RunRunning] != nTrig {
-			harness.Check(fmt.Errorf("expected %d queued runs, have %v", nTrig, counts))
+		if counts[automation.RunScheduled]+counts[automation.RunRunning] != 2*nTrig {
+			harness.Check(fmt.Errorf("expected %d queued runs, have %v", 2*nTrig, counts))
 		}
 		p50, p99 := float64(harness.Percentile(out.Lat, 50))/1e6, float64(harness.Percentile(out.Lat, 99))/1e6
 		rates, p50s, p99s = append(rates, out.Rate()), append(p50s, p50), append(p99s, p99)
 		raws, floors = append(raws, group), append(floors, floor.Rate())
 		rRaw, rFloor, cpus = append(rRaw, out.Rate()/group), append(rFloor, out.Rate()/floor.Rate()), append(cpus, cpu)
-		fmt.Printf("round %d: %d triggers at %.0f/s (p50 %.2f ms p99 %.2f ms, %.0f µs CPU each, server+client), runs %v; raw group commit %.0f rows/s; HTTP floor %.0f req/s\n",
-			r, nTrig, out.Rate(), p50, p99, cpu, counts, group, floor.Rate())
+		dp50, dp99 := float64(harness.Percentile(direct.Lat, 50))/1e6, float64(harness.Percentile(direct.Lat, 99))/1e6
+		drates, dp50s, dp99s, dcpus = append(drates, direct.Rate()), append(dp50s, dp50), append(dp99s, dp99), append(dcpus, dcpu)
+		fmt.Printf("round %d: %d HTTP triggers at %.0f/s (p50 %.2f ms p99 %.2f ms, %.0f µs CPU each, server+client); %d service.TriggerJob at %.0f/s (p50 %.2f ms p99 %.2f ms, %.0f µs CPU each); runs %v; raw group commit %.0f rows/s; HTTP floor %.0f req/s\n",
+			r, nTrig, out.Rate(), p50, p99, cpu, nTrig, direct.Rate(), dp50, dp99, dcpu, counts, group, floor.Rate())
 		harness.Check(d.Stop())
 		_ = os.RemoveAll(dir)
 	}
 	fmt.Printf("\n| manual triggers, %d clients | admissions/s | p50 | p99 | CPU per admission (server+client) | raw group-commit rows/s | HTTP floor req/s | ratio vs raw | ratio vs HTTP floor |\n|---|---|---|---|---|---|---|---|---|\n", conc)
 	fmt.Printf("| %d triggers over %d jobs | %.0f | %.2f ms | %.2f ms | %.0f µs | %.0f | %.0f | %.2f | %.2f |\n", nTrig, nDefs, harness.Median(rates), harness.Median(p50s), harness.Median(p99s), harness.Median(cpus),
 		harness.Median(raws), harness.Median(floors), harness.Median(rRaw), harness.Median(rFloor))
+	fmt.Printf("| %d service.TriggerJob calls, %d goroutines | %.0f | %.2f ms | %.2f ms | %.0f µs | | | %.2f | |\n", nTrig, conc,
+		harness.Median(drates), harness.Median(dp50s), harness.Median(dp99s), harness.Median(dcpus), harness.Median(drates)/harness.Median(raws))
 	fmt.Printf("(median of %d rounds)\n", rounds)
 }
 

@@ -34,6 +34,9 @@ type Options struct {
 	ReadConns int
 	// Clock returns the current time (recorded with applied migrations); nil means time.Now.
 	Clock func() time.Time
+	// CheckpointInterval is how often committed WAL frames are copied into the database file
+	// (checkpoint.go); 0 means one second.
+	CheckpointInterval time.Duration
 }
 
 // ErrClosed is returned by Write and by reads after Close. It wraps store.ErrUnavailable.
@@ -49,6 +52,10 @@ type Store struct {
 	wconn *sql.Conn // the writer's connection, used only by the writer goroutine
 	wst   *stmtCache
 	rdb   *sql.DB // read pool
+
+	cdb                *sql.DB // the checkpointer's connection (checkpoint.go)
+	stopCheckpoints    chan struct{}
+	checkpointsStopped chan struct{}
 
 	// mu guards closed and sends on reqs: Write holds it shared while sending, Close takes it
 	// exclusively to close reqs, so a request is never sent on a closed channel.
@@ -82,6 +89,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = defaultCheckpointInterval
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -147,6 +157,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s read pool: %w", abs, err)
 	}
 	s.reader = reader{st: newStmtCache(s.rdb)}
+	if err := s.openCheckpointer(ctx, opts.CheckpointInterval); err != nil {
+		return nil, err
+	}
 
 	go s.runWriter()
 	ok = true
@@ -187,6 +200,10 @@ func dsn(path string, readOnly bool) string {
 		// temporary file past 64 KiB, and then every changed page costs a pwrite system call:
 		// that was most of the I/O of a batch. Keep sub-journals (and temp tables) in memory.
 		q.Add("_pragma", "temp_store(MEMORY)")
+		// No checkpoint inside a commit: the checkpointer does them (checkpoint.go). After a
+		// burst, the WAL file is truncated to this size when it is next rewound.
+		q.Add("_pragma", "wal_autocheckpoint(0)")
+		q.Add("_pragma", "journal_size_limit(67108864)")
 	}
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
@@ -218,6 +235,7 @@ func (s *Store) Close() error {
 // connection is the last one and SQLite checkpoints and removes the WAL on close.
 func (s *Store) closeHandles() error {
 	var errs []error
+	errs = append(errs, s.closeCheckpointer())
 	if s.reader.st != nil {
 		errs = append(errs, s.reader.st.close())
 	}

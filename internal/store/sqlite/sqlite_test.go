@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -773,5 +774,55 @@ func TestTxUseAfterReturn(t *testing.T) {
 	}
 	if _, err := kept.GetMeta(context.Background(), "k"); !errors.Is(err, errTxDone) {
 		t.Fatalf("GetMeta on a finished Tx = %v, want errTxDone", err)
+	}
+}
+
+// The writer never checkpoints (wal_autocheckpoint is off on its connection): committed pages
+// reach the database file only through the checkpointer, and they do while the store is open.
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	for _, every := range []time.Duration{time.Hour, 10 * time.Millisecond} {
+		path := filepath.Join(t.TempDir(), "agh.db")
+		s, err := Open(context.Background(), path, Options{CheckpointInterval: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := func() int64 {
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fi.Size()
+		}
+		before := size()
+		// 6 MiB: past the 1000 pages at which SQLite's automatic checkpoint would run.
+		for i := 0; i < 24; i++ {
+			err := s.Write(context.Background(), func(tx store.Tx) error {
+				for j := 0; j < 32; j++ {
+					if err := tx.SetMeta(fmt.Sprintf("k%03d-%02d", i, j), bytes.Repeat([]byte{'x'}, 8192)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for size() == before && every < time.Hour && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		switch grew := size() > before; {
+		case every == time.Hour && grew:
+			t.Fatalf("the database file grew from %d to %d bytes without a checkpoint: a commit checkpointed", before, size())
+		case every < time.Hour && !grew:
+			t.Fatalf("the checkpointer did not copy the WAL into the database file within 5 s")
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the WAL is still there after Close: %v", err)
+		}
 	}
 }
