@@ -138,16 +138,9 @@ func (n *notifier) TaskRunFinished(task *automation.Task, tr *automation.TaskRun
 	}
 }
 
-func (d *Daemon) publish(env *events.Envelope) {
-	// Round-trip through JSON so data numbers look like they would after a restart.
-	if b, err := json.Marshal(env); err == nil {
-		var e events.Envelope
-		if json.Unmarshal(b, &e) == nil {
-			env = &e
-		}
-	}
-	d.bus.Publish(env)
-}
+// publish hands env to the bus. Service.Activate normalizes data numbers as a restart would
+// (JSON round trip) once it knows a trigger listens.
+func (d *Daemon) publish(env *events.Envelope) { d.bus.Publish(env) }
 
 // onEnvelope matches a bus envelope against the triggers.
 func (d *Daemon) onEnvelope(env *events.Envelope) {

@@ -130,7 +130,7 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 			continue
 		}
 		d.killOrphan(ctx, r.ID)
-		if _, _, err := d.finish(ctx, r, interrupted, now); err != nil {
+		if _, _, err := d.finish(ctx, r, interrupted, now, sessionEnd{}); err != nil {
 			return err
 		}
 	}
@@ -449,13 +449,13 @@ func (d *Dispatcher) launch(id string, exec func(ctx context.Context)) {
 func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 	if ctx.Err() != nil {
 		// Canceled before it started: no process (the row is already terminal).
-		d.record(r, agent.Outcome{Status: agent.StatusCanceled, ErrorCode: agent.CodeCanceled}, "")
+		d.record(r, agent.Outcome{Status: agent.StatusCanceled, ErrorCode: agent.CodeCanceled}, "", sessionEnd{})
 		return
 	}
 	cfg := d.o.Config()
 	ac, ok := cfg.Agents[r.AgentName]
 	if !ok {
-		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: fmt.Sprintf("agent %q is not configured", r.AgentName), ErrorCode: automation.CodeValidation}, "")
+		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: fmt.Sprintf("agent %q is not configured", r.AgentName), ErrorCode: automation.CodeValidation}, "", sessionEnd{})
 		return
 	}
 	dir, msg := d.workDir(d.o.Store, r)
@@ -464,15 +464,15 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 		msg = err.Error()
 	}
 	if msg != "" {
-		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: msg, ErrorCode: automation.CodeValidation}, ac.Driver)
+		d.record(r, agent.Outcome{Status: automation.RunFailed, Error: msg, ErrorCode: automation.CodeValidation}, ac.Driver, sessionEnd{})
 		return
 	}
-	out := d.runAgent(ctx, session{
+	out, end := d.runAgent(ctx, session{
 		ac: ac, prompt: prompt, dir: dir, env: d.environ(cfg, ac, r, dir, nil),
 		transcriptID: r.ID, runID: r.ID, agentName: r.AgentName,
 		onSession: func(id string) { d.setSession(r, id, ac.Driver) },
 	})
-	d.record(r, out, ac.Driver)
+	d.record(r, out, ac.Driver, end)
 }
 
 // session is one agent session to run and record.
@@ -489,22 +489,59 @@ type session struct {
 	onSession    func(id string)
 }
 
-// runAgent executes one agent session, keeping its transcript stored while it runs.
-func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
+// sessionEnd is what a finished session still has to store: its final transcript, and the
+// removal of its remembered process group. The caller commits it in the same transaction as
+// the outcome (one commit instead of three per run).
+type sessionEnd struct {
+	transcriptID string
+	transcript   []byte
+}
+
+// write stores the end of a session inside tx.
+func (e sessionEnd) write(tx store.Tx) error {
+	if e.transcriptID == "" {
+		return nil
+	}
+	if e.transcript != nil {
+		if err := tx.PutTranscript(e.transcriptID, e.transcript); err != nil {
+			return err
+		}
+	}
+	return tx.DeleteMeta(pidKey(e.transcriptID))
+}
+
+// writeAlone stores the end of a session in a transaction of its own (when the outcome is not
+// recorded by this node, or recording it failed).
+func (d *Dispatcher) writeAlone(e sessionEnd) {
+	if e.transcriptID == "" {
+		return
+	}
+	if err := d.o.Store.Write(context.Background(), e.write); err != nil {
+		d.o.Log.Error("store final transcript failed", "component", "dispatcher", "id", e.transcriptID, "err", err)
+	}
+}
+
+// runAgent executes one agent session, keeping its transcript stored while it runs. The final
+// transcript is returned, not stored: see sessionEnd.
+func (d *Dispatcher) runAgent(ctx context.Context, s session) (agent.Outcome, sessionEnd) {
 	ac := s.ac
 	now := func() time.Time { return d.o.Clock.Now().UTC() }
 	tr := agent.NewTranscript(ac.MaxOutputBytes, now)
 	doc := transcriptDoc{RunID: s.runID, Driver: ac.Driver, AgentName: s.agentName}
 	var sessMu sync.Mutex
-	flush := func(final bool, stop string) {
+	encode := func(final bool, stop string) []byte {
 		entries, trunc := tr.Snapshot()
 		sessMu.Lock()
+		defer sessMu.Unlock()
 		doc.Entries, doc.Truncated = entries, trunc
 		if final {
 			doc.StopReason = stop
 		}
 		b, _ := json.Marshal(doc)
-		sessMu.Unlock()
+		return b
+	}
+	flush := func() {
+		b := encode(false, "")
 		_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.PutTranscript(s.transcriptID, b) })
 	}
 	stopFlush := make(chan struct{})
@@ -521,7 +558,7 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
 			case <-t.C:
 				if v := tr.Version(); v != seen {
 					seen = v
-					flush(false, "")
+					flush()
 				}
 			}
 		}
@@ -545,9 +582,7 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) agent.Outcome {
 		doc.SessionID = out.SessionID
 		sessMu.Unlock()
 	}
-	flush(true, out.StopReason)
-	d.forgetPID(s.transcriptID)
-	return out
+	return out, sessionEnd{transcriptID: s.transcriptID, transcript: encode(true, out.StopReason)}
 }
 
 type transcriptDoc struct {
@@ -609,17 +644,19 @@ func (d *Dispatcher) setSession(r *automation.Run, id, driver string) {
 	}
 }
 
-// record stores the outcome of a started run.
-func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string) {
+// record stores the outcome of a started run, with the end of its session.
+func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string, end sessionEnd) {
 	d.mu.Lock()
 	lost := d.active[r.ID] != nil && d.active[r.ID].lost
 	d.mu.Unlock()
 	if lost {
+		d.writeAlone(end)
 		return // the lease was lost: a live node records the outcome (node lost)
 	}
-	final, retry, err := d.finish(context.Background(), r, out, d.o.Clock.Now().UTC())
+	final, retry, err := d.finish(context.Background(), r, out, d.o.Clock.Now().UTC(), end)
 	if err != nil {
 		d.o.Log.Error("record run outcome failed", "component", "dispatcher", "run_id", r.ID, "err", err)
+		d.writeAlone(end)
 		return
 	}
 	if final == nil {
@@ -637,10 +674,13 @@ func (d *Dispatcher) record(r *automation.Run, out agent.Outcome, driver string)
 // finish moves a running run to its terminal state and inserts the retry row when the policy
 // asks for one, in one transaction. A run already canceled keeps its status; its session fields
 // are still recorded. It returns the final run (nil if nothing changed) and the retry.
-func (d *Dispatcher) finish(ctx context.Context, r *automation.Run, out agent.Outcome, now time.Time) (*automation.Run, *automation.Run, error) {
+func (d *Dispatcher) finish(ctx context.Context, r *automation.Run, out agent.Outcome, now time.Time, end sessionEnd) (*automation.Run, *automation.Run, error) {
 	var final, retry *automation.Run
 	err := d.o.Store.Write(ctx, func(tx store.Tx) error {
 		final, retry = nil, nil
+		if err := end.write(tx); err != nil {
+			return err
+		}
 		cur, err := tx.GetRun(ctx, r.ID)
 		if err != nil {
 			return err

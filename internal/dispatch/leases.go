@@ -113,7 +113,7 @@ func (d *Dispatcher) sweep(ctx context.Context, now time.Time) {
 		if local && r.LeaseOwner == d.o.NodeID {
 			continue // our own run: renewal will catch up
 		}
-		final, retry, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "node lost", ErrorCode: automation.CodeNodeLost}, now)
+		final, retry, err := d.finish(ctx, r, agent.Outcome{Status: automation.RunFailed, Error: "node lost", ErrorCode: automation.CodeNodeLost}, now, sessionEnd{})
 		if err != nil || final == nil {
 			continue
 		}

@@ -136,11 +136,12 @@ func (d *Dispatcher) executeTask(ctx context.Context, it *taskItem) {
 		return
 	}
 	env := d.environ(cfg, ac, it.drun, dir, map[string]string{"AGH_TASK_ID": it.task.ID, "AGH_TASK_RUN_ID": it.trun.ID})
-	out := d.runAgent(ctx, session{
+	out, end := d.runAgent(ctx, session{
 		ac: ac, prompt: strings.TrimSpace(it.task.Description), dir: dir, env: env,
 		transcriptID: it.trun.ID, runID: it.drun.ID, agentName: it.trun.AgentName,
 		onSession: func(id string) { d.setTaskSession(it, id, ac.Driver) },
 	})
+	d.writeAlone(end)
 	d.recordTask(it, out, ac.Driver)
 }
 

@@ -40,13 +40,21 @@ const (
 func (s *Service) Activate(ctx context.Context, env *events.Envelope) (*ActivationResult, error) {
 	res := &ActivationResult{EventID: env.ID}
 	trigs, err := s.Store.TriggersForEvent(ctx, env.Kind, env.Scope, env.WorkspaceID)
-	if err != nil {
-		return nil, err
+	if err != nil || len(trigs) == 0 {
+		return res, err
 	}
 	raw, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
+	// Filters and templates see the envelope as it is stored with the run (data numbers as
+	// json.Number), so a retry after a restart renders the same prompt. Envelopes that reach no
+	// trigger (most run and session events) skip this round trip.
+	var stored events.Envelope
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return nil, err
+	}
+	env = &stored
 	var admitted []*automation.Run
 	for _, t := range trigs {
 		now := s.now()
