@@ -304,6 +304,26 @@ func TestOverlapPolicies(t *testing.T) {
 	}
 }
 
+// Runs held by overlap "queue" ahead of an eligible run do not keep it from a free slot, however
+// many of them there are: the dispatcher reads further than its first few candidates.
+func TestQueuedRunsDoNotHoldOtherDefinitions(t *testing.T) {
+	d := testutil.StartDaemon(t, testutil.Options{Config: "[automation]\nmax_concurrent_runs = 2\nshutdown_grace = \"0s\"\n" + agentCfg("slow", "sleep", "60") + agentCfg("ok", "true")})
+	c := d.Client
+	q := createJob(t, c, jobFor("slow", "queue", `"overlap_policy":"queue"`))
+	first := trigger(t, c, q["id"].(string))
+	waitRun(t, c, first["id"].(string), 10*time.Second, status("running"))
+	for i := 0; i < 12; i++ {
+		trigger(t, c, q["id"].(string)) // held: the queue job's first run is still running
+	}
+	other := createJob(t, c, jobFor("ok", "other"))
+	r := waitRun(t, c, trigger(t, c, other["id"].(string))["id"].(string), 10*time.Second, terminal)
+	held := obj(expect(t, c, "GET", "/api/automation/runs/"+first["id"].(string), "", 200, "", ""), "run")
+	if r["status"] != "completed" || held["status"] != "running" {
+		t.Fatalf("the other job's run waited for the queue: %v (queue's first run %v)", r, held)
+	}
+	expect(t, c, "POST", "/api/automation/runs/"+first["id"].(string)+"/cancel", "", 200, "", "")
+}
+
 func TestValidationFailureAtStart(t *testing.T) {
 	d := testutil.StartDaemon(t, testutil.Options{Config: agentCfg("ok", "true")})
 	c := d.Client

@@ -201,82 +201,28 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 		if free <= 0 {
 			return nil
 		}
-		cands, err := tx.EligibleRuns(now, free+64)
-		if err != nil {
-			return err
-		}
-		tcands, err := tx.EligibleTaskRuns(free + 64)
-		if err != nil {
-			return err
-		}
+		// Candidates beyond free are only needed when some are held (overlap "queue"): read a
+		// few first, and more only when this pass held some and has slots left. A finishing
+		// run frees one slot, and decoding 65 rows to start one was most of the pass's cost.
+		// Runs started or failed by the first pass are no longer eligible, and held ones are
+		// skipped again through blocked, so the second pass simply starts over.
 		blocked := map[string]bool{} // definitions whose queue is held
-		for _, cand := range merge(cands, tcands) {
-			if len(started)+len(tstarted) >= free {
-				break
-			}
-			if tr := cand.trun; tr != nil {
-				it, ok, err := d.claimTask(tx, tr, now)
-				if err != nil {
-					return err
-				}
-				if it != nil && ok {
-					tstarted = append(tstarted, it)
-				} else if it != nil {
-					tfailed = append(tfailed, it)
-				}
-				continue
-			}
-			r := cand.run
-			def := r.DefinitionID()
-			if blocked[def] {
-				continue
-			}
-			policy, err := d.overlapPolicy(tx, r)
+		for limit := free + min(free, 8); ; limit = free + 64 {
+			cands, err := tx.EligibleRuns(now, limit)
 			if err != nil {
 				return err
 			}
-			if policy == automation.OverlapQueue {
-				act, err := tx.ActiveRuns(def)
-				if err != nil {
-					return err
-				}
-				if !queueAllows(act, r) {
-					blocked[def] = true
-					continue
-				}
-				blocked[def] = true // one start per queued definition per pass
-			}
-			c := *r
-			// now was read before this transaction got the writer: a run committed in the
-			// meantime has a later started_at. Keep started_at ≤ dispatched_at/ended_at
-			// (SPEC §5.3 #6).
-			at := now
-			if c.StartedAt.After(at) {
-				at = c.StartedAt
-			}
-			if msg := d.validate(tx, &c); msg != "" {
-				c.Status, c.EndedAt, c.Error, c.ErrorCode = automation.RunFailed, at, msg, automation.CodeValidation
-				ok, err := tx.UpdateRun(&c, automation.RunScheduled)
-				if err != nil {
-					return err
-				}
-				if ok {
-					failed = append(failed, &c)
-				}
-				continue
-			}
-			c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, at, d.o.NodeID
-			c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
-			c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, at.Add(LeaseTTL)
-			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
+			tcands, err := tx.EligibleTaskRuns(limit)
 			if err != nil {
 				return err
 			}
-			if ok {
-				started = append(started, &c)
+			if err := d.claimCandidates(tx, merge(cands, tcands), free, blocked, now, &started, &failed, &tstarted, &tfailed); err != nil {
+				return err
+			}
+			if len(started)+len(tstarted) >= free || limit >= free+64 || (len(cands) < limit && len(tcands) < limit) {
+				return nil
 			}
 		}
-		return nil
 	})
 	if err != nil {
 		return time.Second, err
@@ -322,6 +268,79 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 		wait = time.Hour
 	}
 	return wait, nil
+}
+
+// claimCandidates starts (or fails validation of) eligible candidates in order until free
+// slots are used, holding definitions under overlap "queue" in blocked.
+func (d *Dispatcher) claimCandidates(tx store.Tx, all []candidate, free int, blocked map[string]bool, now time.Time,
+	started, failed *[]*automation.Run, tstarted, tfailed *[]*taskItem) error {
+	for _, cand := range all {
+		if len(*started)+len(*tstarted) >= free {
+			break
+		}
+		if tr := cand.trun; tr != nil {
+			it, ok, err := d.claimTask(tx, tr, now)
+			if err != nil {
+				return err
+			}
+			if it != nil && ok {
+				*tstarted = append(*tstarted, it)
+			} else if it != nil {
+				*tfailed = append(*tfailed, it)
+			}
+			continue
+		}
+		r := cand.run
+		def := r.DefinitionID()
+		if blocked[def] {
+			continue
+		}
+		policy, err := d.overlapPolicy(tx, r)
+		if err != nil {
+			return err
+		}
+		if policy == automation.OverlapQueue {
+			act, err := tx.ActiveRuns(def)
+			if err != nil {
+				return err
+			}
+			if !queueAllows(act, r) {
+				blocked[def] = true
+				continue
+			}
+			blocked[def] = true // one start per queued definition per pass
+		}
+		c := *r
+		// now was read before this transaction got the writer: a run committed in the
+		// meantime has a later started_at. Keep started_at ≤ dispatched_at/ended_at
+		// (SPEC §5.3 #6).
+		at := now
+		if c.StartedAt.After(at) {
+			at = c.StartedAt
+		}
+		if msg := d.validate(tx, &c); msg != "" {
+			c.Status, c.EndedAt, c.Error, c.ErrorCode = automation.RunFailed, at, msg, automation.CodeValidation
+			ok, err := tx.UpdateRun(&c, automation.RunScheduled)
+			if err != nil {
+				return err
+			}
+			if ok {
+				*failed = append(*failed, &c)
+			}
+			continue
+		}
+		c.Status, c.DispatchedAt, c.NodeID = automation.RunRunning, at, d.o.NodeID
+		c.DeliveryError, c.DeliveryErrorAt = "", time.Time{}
+		c.LeaseOwner, c.LeaseExpiresAt = d.o.NodeID, at.Add(LeaseTTL)
+		ok, err := tx.UpdateRun(&c, automation.RunScheduled)
+		if err != nil {
+			return err
+		}
+		if ok {
+			*started = append(*started, &c)
+		}
+	}
+	return nil
 }
 
 // queueAllows reports whether r may start under overlap "queue": no run of the definition is
