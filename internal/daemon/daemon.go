@@ -98,6 +98,7 @@ type Daemon struct {
 	startedAt       time.Time
 	metrics         *metrics.Metrics
 	templates       templateCache
+	listening       listenedKinds
 }
 
 // DefaultDataDir resolves the data directory: flag, AGH_HOME, $HOME/.agh.
@@ -557,6 +558,7 @@ func (n *notifier) jobChanged(id, kind string, local bool) {
 func (n *notifier) TriggerChanged(id, kind string) { n.triggerChanged(id, kind, true) }
 
 func (n *notifier) triggerChanged(id, kind string, local bool) {
+	n.d.listening.invalidate()
 	if local {
 		n.d.announce("trigger", id, kind)
 	}

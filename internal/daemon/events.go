@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/events"
+	"github.com/agh-dev/agh/internal/store"
 )
 
 // templateCache memoizes parsed trigger prompts by text.
@@ -144,7 +146,59 @@ func (d *Daemon) publish(env *events.Envelope) { d.bus.Publish(env) }
 
 // onEnvelope matches a bus envelope against the triggers.
 func (d *Daemon) onEnvelope(env *events.Envelope) {
-	if _, err := d.Service.Activate(context.Background(), env); err != nil {
+	ctx := context.Background()
+	if !d.listening.has(ctx, d.Store, env.Kind) {
+		return // most run and session events: no trigger listens, no store lookup
+	}
+	if _, err := d.Service.Activate(ctx, env); err != nil {
 		d.log.Error("activate triggers failed", "component", "dispatcher", "event_id", env.ID, "err", err)
 	}
+}
+
+// listenedKinds knows the event kinds some trigger is defined for. Every run emits two or three
+// events, and most have no trigger: asking the store each time cost more CPU than the run's own
+// bookkeeping. The set is reloaded after any trigger change (local or from another node, see
+// notifier.triggerChanged) and at least every listenedKindsTTL as a safety net.
+type listenedKinds struct {
+	mu     sync.Mutex
+	kinds  map[string]bool // nil: reload
+	gen    uint64          // bumped by invalidate; a load started before is not kept
+	loaded time.Time
+}
+
+const listenedKindsTTL = 5 * time.Second
+
+// invalidate drops the set; the next has reloads it.
+func (l *listenedKinds) invalidate() {
+	l.mu.Lock()
+	l.kinds = nil
+	l.gen++
+	l.mu.Unlock()
+}
+
+// has reports whether some trigger is defined for kind. On a store error it answers true, so
+// that Service.Activate decides.
+func (l *listenedKinds) has(ctx context.Context, r store.Reader, kind string) bool {
+	l.mu.Lock()
+	kinds, gen := l.kinds, l.gen
+	if kinds != nil && time.Since(l.loaded) > listenedKindsTTL {
+		kinds = nil
+	}
+	l.mu.Unlock()
+	if kinds == nil {
+		trigs, err := r.AllTriggers(ctx)
+		if err != nil {
+			return true
+		}
+		kinds = make(map[string]bool, len(trigs))
+		for _, t := range trigs {
+			kinds[t.Event] = true
+		}
+		l.mu.Lock()
+		if l.gen == gen {
+			l.kinds, l.loaded = kinds, time.Now()
+		}
+		l.mu.Unlock()
+	}
+	return kinds[kind]
 }

@@ -489,7 +489,7 @@ func (d *Dispatcher) execute(ctx context.Context, r *automation.Run) {
 	out, end := d.runAgent(ctx, session{
 		ac: ac, prompt: prompt, dir: dir, env: d.environ(cfg, ac, r, dir, nil),
 		transcriptID: r.ID, runID: r.ID, agentName: r.AgentName,
-		onSession: func(id string) { d.setSession(r, id, ac.Driver) },
+		onSession: func(id string, pid int) { d.setSession(r, id, ac.Driver, pid) },
 	})
 	d.record(r, out, ac.Driver, end)
 }
@@ -505,7 +505,9 @@ type session struct {
 	transcriptID string
 	runID        string
 	agentName    string
-	onSession    func(id string)
+	// onSession stores the session id; pid > 0 is a process group still to remember in the
+	// same transaction (see runAgent).
+	onSession func(id string, pid int)
 }
 
 // sessionEnd is what a finished session still has to store: its final transcript, and the
@@ -548,6 +550,7 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) (agent.Outcome, se
 	tr := agent.NewTranscript(ac.MaxOutputBytes, now)
 	doc := transcriptDoc{RunID: s.runID, Driver: ac.Driver, AgentName: s.agentName}
 	var sessMu sync.Mutex
+	pendingPID := 0 // guarded by sessMu
 	encode := func(final bool, stop string) []byte {
 		entries, trunc := tr.Snapshot()
 		sessMu.Lock()
@@ -585,12 +588,25 @@ func (d *Dispatcher) runAgent(ctx context.Context, s session) (agent.Outcome, se
 	req := agent.Request{
 		Agent: agentConfig(ac), Prompt: s.prompt, Dir: s.dir, Transcript: tr, Env: s.env,
 		CancelGrace: d.o.CancelGrace, TermGrace: d.o.TermGrace, ExitGrace: d.o.ExitGrace,
-		OnStart: func(pid int) { d.rememberPID(s.transcriptID, pid) },
+		// The exec driver reports its session right after the start: its process group is
+		// remembered in the session's transaction (one commit instead of two). An ACP session
+		// id can take a while, so that process group is remembered at once.
+		OnStart: func(pid int) {
+			if ac.Driver == "exec" {
+				sessMu.Lock()
+				pendingPID = pid
+				sessMu.Unlock()
+				return
+			}
+			d.rememberPID(s.transcriptID, pid)
+		},
 		OnSession: func(id string) {
 			sessMu.Lock()
 			doc.SessionID = id
+			pid := pendingPID
+			pendingPID = 0
 			sessMu.Unlock()
-			s.onSession(id)
+			s.onSession(id, pid)
 		},
 	}
 	out := d.o.Execute(ctx, req)
@@ -639,9 +655,12 @@ func (d *Dispatcher) environ(cfg *config.Config, ac *config.Agent, r *automation
 	return agent.Environ(d.o.BaseEnv, remove, add)
 }
 
-func (d *Dispatcher) setSession(r *automation.Run, id, driver string) {
+func (d *Dispatcher) setSession(r *automation.Run, id, driver string, pid int) {
 	var updated *automation.Run
 	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error {
+		if err := rememberPIDIn(tx, r.ID, pid); err != nil {
+			return err
+		}
 		cur, err := tx.GetRun(context.Background(), r.ID)
 		if err != nil {
 			return err

@@ -20,9 +20,15 @@ import (
 func pidKey(runID string) string { return "agent_pid:" + runID }
 
 func (d *Dispatcher) rememberPID(runID string, pid int) {
-	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error {
-		return tx.SetMeta(pidKey(runID), []byte(strconv.Itoa(pid)))
-	})
+	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return rememberPIDIn(tx, runID, pid) })
+}
+
+// rememberPIDIn records a run's process group in tx; pid <= 0 records nothing.
+func rememberPIDIn(tx store.Tx, runID string, pid int) error {
+	if pid <= 0 {
+		return nil
+	}
+	return tx.SetMeta(pidKey(runID), []byte(strconv.Itoa(pid)))
 }
 
 func (d *Dispatcher) forgetPID(runID string) {

@@ -139,16 +139,19 @@ func (d *Dispatcher) executeTask(ctx context.Context, it *taskItem) {
 	out, end := d.runAgent(ctx, session{
 		ac: ac, prompt: strings.TrimSpace(it.task.Description), dir: dir, env: env,
 		transcriptID: it.trun.ID, runID: it.drun.ID, agentName: it.trun.AgentName,
-		onSession: func(id string) { d.setTaskSession(it, id, ac.Driver) },
+		onSession: func(id string, pid int) { d.setTaskSession(it, id, ac.Driver, pid) },
 	})
 	d.writeAlone(end)
 	d.recordTask(it, out, ac.Driver)
 }
 
-func (d *Dispatcher) setTaskSession(it *taskItem, id, driver string) {
+func (d *Dispatcher) setTaskSession(it *taskItem, id, driver string, pid int) {
 	var updated *automation.TaskRun
 	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error {
 		updated = nil
+		if err := rememberPIDIn(tx, it.trun.ID, pid); err != nil {
+			return err
+		}
 		cur, err := tx.GetTaskRun(context.Background(), it.trun.ID)
 		if err != nil {
 			return err
