@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -35,8 +36,11 @@ type Options struct {
 	// Clock returns the current time (recorded with applied migrations); nil means time.Now.
 	Clock func() time.Time
 	// CheckpointInterval is how often committed WAL frames are copied into the database file
-	// (checkpoint.go); 0 means one second.
+	// (checkpoint.go); 0 means defaultCheckpointInterval.
 	CheckpointInterval time.Duration
+	// WALPages is the WAL size, in pages, past which the checkpointer makes sure the WAL is
+	// rewound (checkpoint.go); 0 means defaultWALPages.
+	WALPages int
 }
 
 // ErrClosed is returned by Write and by reads after Close. It wraps store.ErrUnavailable.
@@ -53,7 +57,8 @@ type Store struct {
 	wst   *stmtCache
 	rdb   *sql.DB // read pool
 
-	cdb                *sql.DB // the checkpointer's connection (checkpoint.go)
+	cdb                *sql.DB     // the checkpointer's connection (checkpoint.go)
+	rewindWAL          atomic.Bool // set by the checkpointer, cleared by the writer's rewind
 	stopCheckpoints    chan struct{}
 	checkpointsStopped chan struct{}
 
@@ -93,6 +98,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = defaultCheckpointInterval
 	}
+	if opts.WALPages <= 0 {
+		opts.WALPages = defaultWALPages
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
@@ -114,7 +122,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}()
 
 	// The writer: exactly one connection, kept for the life of the store.
-	s.wdb, err = sql.Open("sqlite", dsn(abs, false))
+	s.wdb, err = sql.Open("sqlite", dsn(abs, false)+"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", walPagesBackstop*opts.WALPages)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -157,7 +165,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s read pool: %w", abs, err)
 	}
 	s.reader = reader{st: newStmtCache(s.rdb)}
-	if err := s.openCheckpointer(ctx, opts.CheckpointInterval); err != nil {
+	if err := s.openCheckpointer(ctx, opts.CheckpointInterval, opts.WALPages); err != nil {
 		return nil, err
 	}
 
@@ -200,8 +208,9 @@ func dsn(path string, readOnly bool) string {
 		// temporary file past 64 KiB, and then every changed page costs a pwrite system call:
 		// that was most of the I/O of a batch. Keep sub-journals (and temp tables) in memory.
 		q.Add("_pragma", "temp_store(MEMORY)")
-		// No checkpoint inside a commit: the checkpointer does them (checkpoint.go). After a
-		// burst, the WAL file is truncated to this size when it is next rewound.
+		// Checkpoints are the checkpointer's job (checkpoint.go): none on this connection
+		// unless Open sets a threshold (the writer's). After a burst, the WAL file is
+		// truncated to this size when it is next rewound.
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", "journal_size_limit(67108864)")
 	}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -777,8 +778,8 @@ func TestTxUseAfterReturn(t *testing.T) {
 	}
 }
 
-// The writer never checkpoints (wal_autocheckpoint is off on its connection): committed pages
-// reach the database file only through the checkpointer, and they do while the store is open.
+// Below WALPages the writer never checkpoints: committed pages reach the database file only
+// through the checkpointer, and they do while the store is open.
 func TestCheckpointerCopiesTheWAL(t *testing.T) {
 	for _, every := range []time.Duration{time.Hour, 10 * time.Millisecond} {
 		path := filepath.Join(t.TempDir(), "agh.db")
@@ -794,7 +795,7 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 			return fi.Size()
 		}
 		before := size()
-		// 6 MiB: past the 1000 pages at which SQLite's automatic checkpoint would run.
+		// 6 MiB: past the 1000 pages at which SQLite's default automatic checkpoint would run.
 		for i := 0; i < 24; i++ {
 			err := s.Write(context.Background(), func(tx store.Tx) error {
 				for j := 0; j < 32; j++ {
@@ -824,5 +825,52 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 		if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("the WAL is still there after Close: %v", err)
 		}
+	}
+}
+
+// Under sustained concurrent writes passive checkpoints never catch up with the end of the WAL,
+// so SQLite could never rewind it: the checkpointer's RESTART past WALPages keeps it bounded.
+func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agh.db")
+	s, err := Open(context.Background(), path, Options{CheckpointInterval: 5 * time.Millisecond, WALPages: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		maxSize int64
+	)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ { // 8 x 40 x 64 KiB = 20 MiB
+				err := s.Write(context.Background(), func(tx store.Tx) error {
+					for j := 0; j < 8; j++ {
+						if err := tx.SetMeta(fmt.Sprintf("w%d-%d-%d", w, i, j), bytes.Repeat([]byte{'x'}, 8192)); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if fi, err := os.Stat(path + "-wal"); err == nil {
+					mu.Lock()
+					maxSize = max(maxSize, fi.Size())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// 256 pages is 1 MiB; a few batches of up to 8 x 64 KiB can land before the checkpointer
+	// notices.
+	if maxSize > 4<<20 {
+		t.Fatalf("the WAL grew to %d bytes with a 1 MiB checkpoint threshold", maxSize)
 	}
 }

@@ -109,6 +109,7 @@ func (s *Store) runWriter() {
 		}
 		s.commitBatch(batch)
 		clear(batch) // drop references to finished requests
+		s.rewind()
 	}
 }
 
