@@ -313,11 +313,16 @@ func writeLedger(tx store.Tx, jobID string, spec schedule.Spec, segs []segment, 
 	if len(segs) == 0 {
 		return nil
 	}
+	// Only a skipped or coalesced first segment can merge into the stored last entry (fired
+	// entries never merge; later segments meet the entries written here), so a reconciliation
+	// whose first segment fired does not read it.
 	var last *automation.LedgerEntry
-	if e, err := tx.LastLedgerEntry(jobID); err == nil {
-		last = &e
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+	if segs[0].outcome != automation.OutcomeFired {
+		if e, err := tx.LastLedgerEntry(jobID); err == nil {
+			last = &e
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 	}
 	inserted := false
 	for _, s := range segs {

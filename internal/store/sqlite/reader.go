@@ -139,6 +139,25 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 	return getAll(ctx, r, sqlrow.ScanJob, sqlrow.JobSelect+" ORDER BY j.name, j.id")
 }
 
+// JobSchedules returns every job's id, enabled flag and next_run_at (scheduler boot).
+func (r reader) JobSchedules(ctx context.Context) ([]store.JobSchedule, error) {
+	return getAll(ctx, r, sqlrow.ScanJobSchedule, sqlrow.JobScheduleSelect)
+}
+
+const countDefinitionsSQL = `SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM jobs WHERE enabled),
+	(SELECT count(*) FROM triggers), (SELECT count(*) FROM triggers WHERE enabled)`
+
+// CountDefinitions counts jobs and triggers, all and enabled.
+func (r reader) CountDefinitions(ctx context.Context) (store.DefinitionCounts, error) {
+	var c store.DefinitionCounts
+	row, err := r.row(ctx, countDefinitionsSQL)
+	if err != nil {
+		return c, err
+	}
+	err = row.Scan(&c.Jobs, &c.EnabledJobs, &c.Triggers, &c.EnabledTriggers)
+	return c, err
+}
+
 const countWorkspaceDefinitionsSQL = `SELECT (SELECT count(*) FROM jobs WHERE workspace_id = ?) +
 	(SELECT count(*) FROM triggers WHERE workspace_id = ?)`
 

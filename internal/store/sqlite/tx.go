@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
@@ -42,6 +43,25 @@ func mustAffect(res sql.Result, err error) error {
 
 // LockJob reads a job and its cursor.
 func (t *txn) LockJob(id string) (store.JobRecord, error) { return t.GetJob(bg, id) }
+
+const lockJobsSQL = sqlrow.JobSelect + " WHERE j.id IN (SELECT value FROM json_each(?))"
+
+// LockJobs reads several jobs and their cursors with one statement. The single writer holds
+// every row, so no job is ever busy.
+func (t *txn) LockJobs(ids []string) ([]store.JobRecord, []string, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := getAll(bg, t.reader, sqlrow.ScanJob, lockJobsSQL, string(list))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sqlrow.OrderJobs(recs, ids), nil, nil
+}
 
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job.
