@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agh-dev/agh/internal/config"
 	"github.com/agh-dev/agh/internal/service"
 )
 
@@ -139,4 +140,30 @@ func TestLoopClaimsCoincidentJobsTogether(t *testing.T) {
 	for _, id := range ids {
 		h.expectRuns(id, at(day+"10:00:00Z"), "10:00")
 	}
+}
+
+// TestReconcileJobsPrunesLedger: batch claims prune every job's ledger to slots_per_job, in
+// one statement at the end of the batch.
+func TestReconcileJobsPrunesLedger(t *testing.T) {
+	h := newHarness(t, at(day+"09:59:30Z"), func(c *config.Config) { c.Automation.SlotsPerJob = 3 })
+	p := h.create(jobJSON("p", `{"mode":"cron","expr":"* * * * *"}`, `"catch_up_policy":"run_all"`))
+	q := h.create(jobJSON("q", `{"mode":"cron","expr":"* * * * *"}`, `"catch_up_policy":"run_all"`))
+	for i := 0; i < 5; i++ {
+		h.clk.Set(at(day + "10:00:00Z").Add(time.Duration(i) * time.Minute))
+		ids := []string{p}
+		if i < 2 {
+			ids = append(ids, q)
+		}
+		for _, r := range h.svc.ReconcileJobs(h.ctx, ids) {
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+	}
+	h.expectLedger(p, "fired 10:02 #3", "fired 10:03 #4", "fired 10:04 #5")
+	h.expectLedger(q, "fired 10:00 #1", "fired 10:01 #2")
+	h.clk.Set(at(day + "10:08:30Z"))
+	h.svc.ReconcileJobs(h.ctx, []string{p, q})
+	h.expectLedger(p, "fired 10:06 #7", "fired 10:07 #8", "fired 10:08 #9")
+	h.expectLedger(q, "fired 10:06 #7", "fired 10:07 #8", "fired 10:08 #9")
 }

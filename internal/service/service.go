@@ -480,6 +480,8 @@ func (s *Service) ReconcileJobs(ctx context.Context, ids []string) []scheduler.R
 				}
 			}
 			now, opts := s.now(), s.SchedulerOptions()
+			var prune []string // jobs whose ledger grew: pruned together at the end
+			opts.PruneLater = func(id string) { prune = append(prune, id) }
 			for _, rec := range recs {
 				i, ok := indexOf[rec.Job.ID]
 				if !ok {
@@ -492,7 +494,7 @@ func (s *Service) ReconcileJobs(ctx context.Context, ids []string) []scheduler.R
 				}
 				outs[i] = done{out, rec.Cursor.NextRunAt}
 			}
-			return nil
+			return tx.PruneLedgers(prune, opts.SlotsPerJob)
 		})
 		if errors.Is(err, errBatchMember) && bad >= 0 {
 			res[bad].Err = badErr

@@ -235,6 +235,8 @@ type Tx interface {
 	UpdateLedgerEntry(e *automation.LedgerEntry) error
 	// PruneLedger keeps the newest keep entries of a job.
 	PruneLedger(jobID string, keep int) error
+	// PruneLedgers is PruneLedger for several jobs, in one statement.
+	PruneLedgers(jobIDs []string, keep int) error
 
 	// InsertRun inserts a run. A duplicate (fire_id, attempt) is *ConflictError{UniqueFireAttempt}.
 	InsertRun(r *automation.Run) error

@@ -340,6 +340,26 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 	return err
 }
 
+// PruneLedgers deletes all but the keep newest entries of each job, with one statement.
+func (t *txn) PruneLedgers(jobIDs []string, keep int) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	ids := make([]string, len(jobIDs))
+	for i, id := range jobIDs {
+		ids[i] = clean(id)
+	}
+	_, err := t.exec(t.ctx, `DELETE FROM ledger l USING (
+		SELECT j.id AS job_id,
+			(SELECT seq FROM ledger WHERE job_id = j.id ORDER BY seq DESC LIMIT 1 OFFSET $2) AS seq
+		FROM unnest($1::text[]) AS j(id)) cut
+		WHERE l.job_id = cut.job_id AND l.seq <= cut.seq`, ids, keep)
+	return err
+}
+
 // ---- runs
 
 // InsertRun inserts a run; a duplicate (fire_id, attempt) is *store.ConflictError and leaves

@@ -175,6 +175,32 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 	return err
 }
 
+// pruneLedgersSQL finds each job's cut (the seq of its keep+1-th newest entry) once, then
+// deletes the job's entries up to it through ledger_job_seq.
+const pruneLedgersSQL = `WITH cut AS MATERIALIZED (
+	SELECT j.value AS job_id,
+		(SELECT seq FROM ledger WHERE job_id = j.value ORDER BY seq DESC LIMIT 1 OFFSET ?2) AS seq
+	FROM json_each(?1) AS j)
+DELETE FROM ledger WHERE seq IN (
+	SELECT l.seq FROM cut JOIN ledger l ON l.job_id = cut.job_id AND l.seq <= cut.seq
+	WHERE cut.seq IS NOT NULL)`
+
+// PruneLedgers deletes all but the keep newest entries of each job, with one statement.
+func (t *txn) PruneLedgers(jobIDs []string, keep int) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	list, err := json.Marshal(jobIDs)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(bg, pruneLedgersSQL, string(list), keep)
+	return err
+}
+
 // ---- runs
 
 // InsertRun inserts a run; a duplicate (fire_id, attempt) is *store.ConflictError.
