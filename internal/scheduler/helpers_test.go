@@ -27,7 +27,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // harness is a service over a real SQLite store in a temp directory, driven by a fake clock.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     store.Store
 	clk    *clock.Fake
@@ -35,7 +35,7 @@ type harness struct {
 	layout string // how ledger and run times are printed by the assertion helpers
 }
 
-func newHarness(t *testing.T, now time.Time, mods ...func(*config.Config)) *harness {
+func newHarness(t testing.TB, now time.Time, mods ...func(*config.Config)) *harness {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "agh.db"), sqlite.Options{ReadConns: 2})
 	if err != nil {
@@ -46,7 +46,7 @@ func newHarness(t *testing.T, now time.Time, mods ...func(*config.Config)) *harn
 }
 
 // newPGHarness is newHarness on a fresh database of the test binary's PostgreSQL server.
-func newPGHarness(t *testing.T, now time.Time, mods ...func(*config.Config)) *harness {
+func newPGHarness(t testing.TB, now time.Time, mods ...func(*config.Config)) *harness {
 	t.Helper()
 	url := pgtest.StartFrom(t, "agh-scheduler", func(url string) error {
 		s, err := postgres.Open(context.Background(), url, postgres.Options{})
@@ -63,7 +63,7 @@ func newPGHarness(t *testing.T, now time.Time, mods ...func(*config.Config)) *ha
 	return newHarnessOn(t, st, now, mods...)
 }
 
-func newHarnessOn(t *testing.T, st store.Store, now time.Time, mods ...func(*config.Config)) *harness {
+func newHarnessOn(t testing.TB, st store.Store, now time.Time, mods ...func(*config.Config)) *harness {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Agents["a"] = &config.Agent{Name: "a", Driver: "exec", Command: []string{"true"}, Timeout: time.Minute}
