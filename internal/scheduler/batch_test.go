@@ -46,6 +46,7 @@ func testReconcileJobsBatch(t *testing.T, h *harness) {
 			batch = append(batch, "job_missing")
 		}
 	}
+	batch = append(batch, ids[3]) // listed twice: reconciled once, both get the result
 
 	h.clk.Set(at(day + "10:00:00Z"))
 	res := h.svc.ReconcileJobs(h.ctx, batch)

@@ -446,6 +446,36 @@ const maxBatchRetries = 3
 // and run hundreds of statements one after the other on one connection made the nodes of a
 // cluster claim far fewer slots (bench/cmd/cluster: 3 nodes 1,709 -> 110-155 slots/s).
 func (s *Service) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
+	// A job listed twice is reconciled once; every occurrence gets its result.
+	first := make(map[string]int, len(ids))
+	uniq := ids
+	for i, id := range ids {
+		if _, dup := first[id]; dup {
+			uniq = nil
+			break
+		}
+		first[id] = i
+	}
+	if uniq == nil {
+		clear(first)
+		for _, id := range ids {
+			if _, ok := first[id]; !ok {
+				first[id] = len(uniq)
+				uniq = append(uniq, id)
+			}
+		}
+		ures := s.reconcileJobs(ctx, uniq)
+		res := make([]scheduler.Result, len(ids))
+		for i, id := range ids {
+			res[i] = ures[first[id]]
+		}
+		return res
+	}
+	return s.reconcileJobs(ctx, ids)
+}
+
+// reconcileJobs is ReconcileJobs for distinct ids.
+func (s *Service) reconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
 	res := make([]scheduler.Result, len(ids))
 	if s.Store.Kind() == "postgres" {
 		all := make([]int, len(ids))
