@@ -191,28 +191,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 			Runs:              map[string]int{"scheduled": 0, "running": 0},
 		},
 	}
-	jobs, err := s.svc.Store.AllJobs(ctx)
+	defs, err := s.svc.Store.CountDefinitions(ctx)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	for _, j := range jobs {
-		st.Automation.Jobs.Total++
-		if j.Job.Enabled {
-			st.Automation.Jobs.Enabled++
-		}
-	}
-	trigs, err := s.svc.Store.AllTriggers(ctx)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	for _, t := range trigs {
-		st.Automation.Triggers.Total++
-		if t.Enabled {
-			st.Automation.Triggers.Enabled++
-		}
-	}
+	st.Automation.Jobs.Total, st.Automation.Jobs.Enabled = defs.Jobs, defs.EnabledJobs
+	st.Automation.Triggers.Total, st.Automation.Triggers.Enabled = defs.Triggers, defs.EnabledTriggers
 	counts, err := s.svc.Store.CountRunsByStatus(ctx)
 	if err != nil {
 		s.writeError(w, r, err)

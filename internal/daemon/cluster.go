@@ -64,10 +64,8 @@ func (d *Daemon) runCluster(ctx context.Context) {
 			d.Disp.Wake()
 			poll.Reset(PollEvery)
 		case <-refresh.C():
-			if all, err := d.Store.AllJobs(ctx); err == nil {
-				for _, r := range all {
-					d.Sched.Update(ctx, r.Job.ID)
-				}
+			if err := d.Sched.Refresh(ctx); err != nil {
+				d.log.Error("scheduler refresh failed", "component", "scheduler", "err", err)
 			}
 			refresh.Reset(RefreshEvery)
 		}

@@ -495,11 +495,8 @@ func (d *Daemon) Reload(ctx context.Context) {
 	}
 	d.log.Info("config reloaded", "component", "config")
 	// A changed automation.timezone or pause flag can move every job's next slot.
-	all, lerr := d.Store.AllJobs(ctx)
-	if lerr == nil {
-		for _, r := range all {
-			d.Sched.Update(ctx, r.Job.ID)
-		}
+	if err := d.Sched.Refresh(ctx); err != nil {
+		d.log.Error("scheduler refresh failed", "component", "scheduler", "err", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,34 +18,60 @@ import (
 	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/service"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/store/postgres"
 	"github.com/agh-dev/agh/internal/store/sqlite"
+	"github.com/agh-dev/agh/internal/testutil/pgtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // harness is a service over a real SQLite store in a temp directory, driven by a fake clock.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
-	st     *sqlite.Store
+	st     store.Store
 	clk    *clock.Fake
 	svc    *service.Service
 	layout string // how ledger and run times are printed by the assertion helpers
 }
 
-func newHarness(t *testing.T, now time.Time, mods ...func(*config.Config)) *harness {
+func newHarness(t testing.TB, now time.Time, mods ...func(*config.Config)) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agh.db"), sqlite.Options{ReadConns: 2})
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "agh.db"), sqlite.Options{ReadConns: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return newHarnessOn(t, st, now, mods...)
+}
+
+// newPGHarness is newHarness on a fresh database of the test binary's PostgreSQL server.
+func newPGHarness(t testing.TB, now time.Time, mods ...func(*config.Config)) *harness {
+	t.Helper()
+	url := pgtest.StartFrom(t, "agh-scheduler", func(url string) error {
+		s, err := postgres.Open(context.Background(), url, postgres.Options{})
+		if err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	st, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return newHarnessOn(t, st, now, mods...)
+}
+
+func newHarnessOn(t testing.TB, st store.Store, now time.Time, mods ...func(*config.Config)) *harness {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Agents["a"] = &config.Agent{Name: "a", Driver: "exec", Command: []string{"true"}, Timeout: time.Minute}
 	for _, m := range mods {
 		m(cfg)
 	}
 	clk := clock.NewFake(now)
-	return &harness{t: t, ctx: ctx, st: st, clk: clk, svc: service.New(st, clk, cfg), layout: "15:04"}
+	return &harness{t: t, ctx: context.Background(), st: st, clk: clk, svc: service.New(st, clk, cfg), layout: "15:04"}
 }
 
 func at(s string) time.Time {
@@ -307,26 +334,32 @@ type countingRec struct {
 	calls    map[string]int
 	inflight int
 	after    func(id string)
+	batches  [][]string
 }
 
 func newCountingRec(r scheduler.Reconciler) *countingRec {
 	return &countingRec{rec: r, calls: map[string]int{}}
 }
 
-func (c *countingRec) ReconcileJob(ctx context.Context, id string) (*automation.Cursor, error) {
+func (c *countingRec) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
 	c.mu.Lock()
 	c.inflight++
 	after := c.after
 	c.mu.Unlock()
-	cur, err := c.rec.ReconcileJob(ctx, id)
+	res := c.rec.ReconcileJobs(ctx, ids)
 	if after != nil {
-		after(id)
+		for _, id := range ids {
+			after(id)
+		}
 	}
 	c.mu.Lock()
-	c.calls[id]++
+	c.batches = append(c.batches, append([]string(nil), ids...))
+	for _, id := range ids {
+		c.calls[id]++
+	}
 	c.inflight--
 	c.mu.Unlock()
-	return cur, err
+	return res
 }
 
 func (c *countingRec) snapshot() (map[string]int, int) {

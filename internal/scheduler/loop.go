@@ -13,10 +13,20 @@ import (
 	"github.com/agh-dev/agh/internal/store"
 )
 
-// Reconciler performs one reconciliation of a job and returns its new cursor (nil when the job
-// no longer exists).
+// Result is the outcome of the reconciliation of one job of a batch.
+type Result struct {
+	// Cursor is the job's new cursor; nil when the job no longer exists (or Busy, or Err).
+	Cursor *automation.Cursor
+	// Busy: another transaction (another node) held the job, which was not reconciled.
+	Busy bool
+	Err  error
+}
+
+// Reconciler reconciles jobs. ReconcileJobs reconciles a batch of due jobs, each atomically
+// with respect to its cursor (a job that fails does not undo the others), and returns one
+// Result per id, in order.
 type Reconciler interface {
-	ReconcileJob(ctx context.Context, id string) (*automation.Cursor, error)
+	ReconcileJobs(ctx context.Context, ids []string) []Result
 }
 
 // Loop keeps the next due instant of every registered job in a min-heap and reconciles jobs
@@ -39,11 +49,21 @@ type Loop struct {
 	gen map[string]uint64
 }
 
-// Parallelism bounds concurrent reconciliations of jobs due together.
-const Parallelism = 64
+// BatchSize is the largest number of due jobs claimed together: one Reconciler call, which
+// the store runs as one transaction (one Write function) claiming all their due slots.
+const BatchSize = 512
+
+// Parallelism bounds the batches in flight. While one batch's transaction runs, the loop keeps
+// popping the jobs falling due into the next ones, and the store commits batches queued
+// together in one commit (group commit).
+const Parallelism = 4
 
 // RetryDelay is how long a failed reconciliation waits before the next try (SPEC §6.5).
 const RetryDelay = time.Second
+
+// BusyDelay is how long a job another node was reconciling waits before the loop reads its
+// cursor again (by reconciling it: usually there is nothing left to do).
+const BusyDelay = 200 * time.Millisecond
 
 // NewLoop returns a scheduler loop.
 func NewLoop(st store.Reader, rec Reconciler, clk clock.Clock, log *slog.Logger) *Loop {
@@ -67,43 +87,81 @@ func (l *Loop) Len() int {
 // Boot reconciles every enabled job once (SPEC §6.11) and fills the heap. It must run before
 // Run.
 func (l *Loop) Boot(ctx context.Context) error {
-	recs, err := l.store.AllJobs(ctx)
+	jobs, err := l.store.JobSchedules(ctx)
 	if err != nil {
 		return err
 	}
 	// A job whose next slot is still in the future owes nothing: reconciling it would be a
-	// no-op, so it only enters the heap. Jobs with due or missed slots are reconciled
-	// concurrently so the store can commit them together (group commit); each job is still its
-	// own transaction.
+	// no-op, so it only enters the heap. Jobs with due or missed slots are reconciled in
+	// batches (one transaction each, several in flight so the store commits them together).
 	now := l.clock.Now()
+	var due []string
+	l.mu.Lock()
+	for _, j := range jobs {
+		if !j.Enabled {
+			continue
+		}
+		if next := j.NextRunAt; !next.IsZero() && next.After(now) {
+			l.setLocked(j.ID, next)
+			continue
+		}
+		due = append(due, j.ID)
+	}
+	l.mu.Unlock()
+	jobs = nil
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, Parallelism)
-	for _, r := range recs {
-		if !r.Job.Enabled {
-			continue
-		}
-		if next := r.Cursor.NextRunAt; !next.IsZero() && next.After(now) {
-			l.set(r.Job.ID, next)
-			continue
-		}
-		if ctx.Err() != nil {
-			break
-		}
+	for len(due) > 0 && ctx.Err() == nil {
+		n := min(len(due), BatchSize)
+		batch := due[:n:n]
+		due = due[n:]
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(id string) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
-			cur, err := l.rec.ReconcileJob(ctx, id)
-			if err != nil {
-				l.log.Error("reconcile failed", "component", "scheduler", "job_id", id, "err", err)
-				l.set(id, l.clock.Now().Add(RetryDelay))
-				return
-			}
-			l.setCursor(id, cur)
-		}(r.Job.ID)
+			l.claim(ctx, batch, nil)
+		}()
 	}
 	wg.Wait()
+	l.signal()
 	return nil
+}
+
+// claim reconciles a batch of jobs and puts each back in the heap at its next due instant.
+// gens holds the Update generation of each job when it was popped (nil at boot: no Update can
+// have run yet).
+func (l *Loop) claim(ctx context.Context, ids []string, gens []uint64) {
+	res := l.rec.ReconcileJobs(ctx, ids)
+	now := l.clock.Now()
+	l.mu.Lock()
+	for i, id := range ids {
+		var r Result
+		if i < len(res) {
+			r = res[i]
+		} else {
+			r.Err = errors.New("no result")
+		}
+		var due time.Time
+		force := false
+		switch {
+		case r.Err != nil:
+			if ctx.Err() == nil {
+				l.log.Error("reconcile failed", "component", "scheduler", "job_id", id, "err", r.Err)
+			}
+			due, force = now.Add(RetryDelay), true
+		case r.Busy:
+			due, force = now.Add(BusyDelay), true
+		case r.Cursor != nil:
+			due = r.Cursor.NextRunAt
+		}
+		if force || gens == nil || l.gen[id] == gens[i] {
+			// A retry is always scheduled; a result is applied only if no Update of the job
+			// started while it ran (that Update sets a fresher value).
+			l.setLocked(id, due)
+		}
+	}
+	l.mu.Unlock()
+	l.signal()
 }
 
 // Update refreshes one job's heap entry from the store (after a definition change).
@@ -133,6 +191,40 @@ func (l *Loop) Update(ctx context.Context, jobID string) {
 	l.setIfGen(jobID, due, g)
 }
 
+// Refresh re-reads every job's next due instant with one query (after a reload, and
+// periodically with several nodes): Update for every job, without reading each one.
+func (l *Loop) Refresh(ctx context.Context) error {
+	l.mu.Lock()
+	for id := range l.index {
+		l.gen[id]++
+	}
+	l.mu.Unlock()
+	jobs, err := l.store.JobSchedules(ctx)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(jobs))
+	l.mu.Lock()
+	for _, j := range jobs {
+		seen[j.ID] = true
+		l.gen[j.ID]++
+		var due time.Time
+		if j.Enabled {
+			due = j.NextRunAt
+		}
+		l.setLocked(j.ID, due)
+	}
+	for id := range l.index {
+		if !seen[id] {
+			l.setLocked(id, time.Time{}) // deleted
+			delete(l.gen, id)
+		}
+	}
+	l.mu.Unlock()
+	l.signal()
+	return nil
+}
+
 // setIfGen schedules jobID at due unless an Update of the job started after generation g
 // (that Update sets a fresher value). It reports whether it set.
 func (l *Loop) setIfGen(jobID string, due time.Time, g uint64) bool {
@@ -145,22 +237,6 @@ func (l *Loop) setIfGen(jobID string, due time.Time, g uint64) bool {
 	l.mu.Unlock()
 	l.signal()
 	return true
-}
-
-func (l *Loop) setCursor(jobID string, c *automation.Cursor) {
-	if c == nil {
-		l.set(jobID, time.Time{})
-		return
-	}
-	l.set(jobID, c.NextRunAt)
-}
-
-// set schedules jobID at due (zero removes it) and wakes the loop.
-func (l *Loop) set(jobID string, due time.Time) {
-	l.mu.Lock()
-	l.setLocked(jobID, due)
-	l.mu.Unlock()
-	l.signal()
 }
 
 func (l *Loop) setLocked(jobID string, due time.Time) {
@@ -187,56 +263,40 @@ func (l *Loop) signal() {
 	}
 }
 
-// Run processes due jobs until ctx ends.
+// Run processes due jobs until ctx ends. Jobs due together are claimed in batches of up to
+// BatchSize, at most Parallelism batches in flight; there is no round barrier: while batches
+// run, jobs falling due are popped into the next ones.
 func (l *Loop) Run(ctx context.Context) {
 	l.mu.Lock()
 	l.running = true
 	l.mu.Unlock()
+	var wg sync.WaitGroup
 	defer func() {
+		wg.Wait()
 		l.mu.Lock()
 		l.running = false
 		l.mu.Unlock()
 	}()
 	timer := l.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	sem := make(chan struct{}, Parallelism)
 	for {
-		now := l.clock.Now()
-		due := l.popDue(now)
-		// Reconcile due jobs concurrently so the store can commit them together (group
-		// commit); each job is still its own transaction.
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, Parallelism)
-		for _, id := range due {
-			if ctx.Err() != nil {
-				break
-			}
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
-				l.mu.Lock()
-				g := l.gen[id]
-				l.mu.Unlock()
-				cur, err := l.rec.ReconcileJob(ctx, id)
-				if err != nil {
-					l.log.Error("reconcile failed", "component", "scheduler", "job_id", id, "err", err)
-					l.set(id, l.clock.Now().Add(RetryDelay))
-					return
-				}
-				var due time.Time
-				if cur != nil {
-					due = cur.NextRunAt
-				}
-				l.setIfGen(id, due, g)
-			}(id)
-		}
-		wg.Wait()
-		if ctx.Err() != nil {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 			return
 		}
-		if len(due) > 0 {
+		now := l.clock.Now()
+		ids, gens := l.popDue(now, BatchSize)
+		if len(ids) > 0 {
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				l.claim(ctx, ids, gens)
+			}()
 			continue
 		}
+		<-sem
 		wait := time.Hour
 		l.mu.Lock()
 		if len(l.h) > 0 {
@@ -254,17 +314,20 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 }
 
-// popDue removes and returns every job due at or before now.
-func (l *Loop) popDue(now time.Time) []string {
+// popDue removes and returns up to max jobs due at or before now, with their Update
+// generations.
+func (l *Loop) popDue(now time.Time, max int) ([]string, []uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var ids []string
-	for len(l.h) > 0 && !l.h[0].due.After(now) {
+	var gens []uint64
+	for len(l.h) > 0 && len(ids) < max && !l.h[0].due.After(now) {
 		it := heap.Pop(&l.h).(*dueItem)
 		delete(l.index, it.jobID)
 		ids = append(ids, it.jobID)
+		gens = append(gens, l.gen[it.jobID])
 	}
-	return ids
+	return ids, gens
 }
 
 // NextDue returns the earliest due instant in the heap.

@@ -207,7 +207,17 @@ func TestLoopUpdateDuringReconcile(t *testing.T) {
 // reconcile the same jobs concurrently: no slot fires twice and every ledger is complete.
 func TestTwoLoopsRace(t *testing.T) {
 	start := at(day + "09:59:40Z")
-	h := newHarness(t, start)
+	testTwoLoopsRace(t, newHarness(t, start), start)
+}
+
+// TestTwoLoopsRacePostgres is TestTwoLoopsRace on PostgreSQL, where the two loops' batches
+// really run concurrently and skip each other's locked jobs (store.Tx.LockJobs).
+func TestTwoLoopsRacePostgres(t *testing.T) {
+	start := at(day + "09:59:40Z")
+	testTwoLoopsRace(t, newPGHarness(t, start), start)
+}
+
+func testTwoLoopsRace(t *testing.T, h *harness, start time.Time) {
 	bodies := []string{
 		hourly("hourly", "run_all"),
 		jobJSON("minute-all", `{"mode":"cron","expr":"* * * * *"}`, `"catch_up_policy":"run_all"`, `"misfire_grace_seconds":0`),

@@ -19,6 +19,10 @@ type Options struct {
 	// Delegate admits a task-backed job's fire: it must insert the task, the task run and run
 	// (in status delegated) in tx. Nil means task-backed jobs cannot fire yet.
 	Delegate func(tx store.Tx, job *automation.Job, run *automation.Run) error
+	// PruneLater, when set, is called with the id of a job whose ledger got new entries,
+	// instead of pruning it at once: the caller prunes in the same transaction later
+	// (store.Tx.PruneLedgers, one statement for a batch of jobs).
+	PruneLater func(jobID string)
 }
 
 // Outcome is what one reconciliation did.
@@ -160,7 +164,7 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 			lastSlot = s.last.At
 		}
 	}
-	if err := writeLedger(tx, job.ID, spec, segs, now, o.SlotsPerJob); err != nil {
+	if err := writeLedger(tx, job.ID, spec, segs, now, o); err != nil {
 		return nil, err
 	}
 	nc.AccountedUntil = now
@@ -309,15 +313,20 @@ func sortSegments(segs []segment) {
 }
 
 // writeLedger appends segments to the job's ledger, merging per SPEC §6.7.
-func writeLedger(tx store.Tx, jobID string, spec schedule.Spec, segs []segment, now time.Time, keep int) error {
+func writeLedger(tx store.Tx, jobID string, spec schedule.Spec, segs []segment, now time.Time, o Options) error {
 	if len(segs) == 0 {
 		return nil
 	}
+	// Only a skipped or coalesced first segment can merge into the stored last entry (fired
+	// entries never merge; later segments meet the entries written here), so a reconciliation
+	// whose first segment fired does not read it.
 	var last *automation.LedgerEntry
-	if e, err := tx.LastLedgerEntry(jobID); err == nil {
-		last = &e
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+	if segs[0].outcome != automation.OutcomeFired {
+		if e, err := tx.LastLedgerEntry(jobID); err == nil {
+			last = &e
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 	}
 	inserted := false
 	for _, s := range segs {
@@ -343,8 +352,12 @@ func writeLedger(tx store.Tx, jobID string, spec schedule.Spec, segs []segment, 
 		last = e
 		inserted = true
 	}
-	if inserted && keep > 0 {
-		return tx.PruneLedger(jobID, keep)
+	if inserted && o.SlotsPerJob > 0 {
+		if o.PruneLater != nil {
+			o.PruneLater(jobID)
+			return nil
+		}
+		return tx.PruneLedger(jobID, o.SlotsPerJob)
 	}
 	return nil
 }
@@ -397,7 +410,7 @@ func ApplyChange(tx store.Tx, old, updated *automation.Job, cur *automation.Curs
 			first, last, n := summarize(spec, cur.AccountedUntil, now)
 			if n > 0 {
 				seg := segment{first: first, last: last, count: n, outcome: automation.OutcomeSkipped, reason: automation.ReasonDisabled}
-				if err := writeLedger(tx, updated.ID, spec, []segment{seg}, now, o.SlotsPerJob); err != nil {
+				if err := writeLedger(tx, updated.ID, spec, []segment{seg}, now, o); err != nil {
 					return nil, err
 				}
 				nc.LastScheduledAt = last.At.UTC()

@@ -41,12 +41,14 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 	var changed []change
 	var canceled []*automation.Run
 	err := s.Store.Write(ctx, func(tx store.Tx) error {
-		all, err := tx.AllJobs(ctx)
+		// Only the config jobs are loaded whole; the other jobs are scanned lightly for the
+		// ones a change of automation.timezone moves (below).
+		cfgJobs, err := tx.ListJobs(ctx, store.JobQuery{Source: automation.SourceConfig})
 		if err != nil {
 			return err
 		}
 		stored := map[string]store.JobRecord{}
-		for _, r := range all {
+		for _, r := range cfgJobs {
 			stored[r.Job.ID] = r
 		}
 		want := map[string]bool{}
@@ -64,7 +66,11 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 				if err := tx.InsertJob(nj, cur); err != nil {
 					if store.IsConflict(err, store.UniqueJobName) {
 						other := ""
-						for _, r := range all {
+						same, err := tx.ListJobs(ctx, store.JobQuery{Scope: nj.Scope, WorkspaceID: nj.WorkspaceID})
+						if err != nil {
+							return err
+						}
+						for _, r := range same {
 							if r.Job.Scope == nj.Scope && r.Job.WorkspaceID == nj.WorkspaceID && r.Job.Name == nj.Name {
 								other = r.Job.ID
 							}
@@ -109,21 +115,45 @@ func (s *Service) SyncConfigJobs(ctx context.Context, cfg *config.Config) error 
 			}
 			changed = append(changed, change{nj.ID, ChangeUpdated})
 		}
-		for id, r := range stored {
-			if r.Job.Source != automation.SourceConfig {
-				// A dynamic cron job without its own zone follows automation.timezone: a change
-				// of it is a schedule change of the job (SPEC §6.3, §6.10).
-				if oldZone, moved := s.zoneChange(r, cfg.Automation.Timezone); moved {
-					j := r.Job
-					oldView := j.Clone()
-					oldView.Schedule.Timezone = oldZone
-					if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
-						return err
-					}
-					changed = append(changed, change{id, ChangeUpdated})
-				}
+		// A dynamic cron job without its own zone follows automation.timezone: a change of it
+		// is a schedule change of the job (SPEC §6.3, §6.10).
+		scheds, err := tx.JobSchedules(ctx)
+		if err != nil {
+			return err
+		}
+		zone := func(tz string) string {
+			if tz == "" {
+				return "UTC"
+			}
+			return tz
+		}
+		curZone, newZone := zone(s.Config().Automation.Timezone), zone(cfg.Automation.Timezone)
+		for _, js := range scheds {
+			if js.Source == automation.SourceConfig || js.Mode != automation.ModeCron || js.Timezone != "" {
 				continue
 			}
+			old := js.CursorTimezone
+			if old == "" {
+				old = curZone
+			}
+			if old == newZone {
+				continue // the zone does not move (zoneChange's rule): no need to read the job
+			}
+			r, err := tx.LockJob(js.ID)
+			if err != nil {
+				return err
+			}
+			if oldZone, moved := s.zoneChange(r, cfg.Automation.Timezone); moved {
+				j := r.Job
+				oldView := j.Clone()
+				oldView.Schedule.Timezone = oldZone
+				if _, err := scheduler.ApplyChange(tx, oldView, j, r.Cursor, now, opts); err != nil {
+					return err
+				}
+				changed = append(changed, change{js.ID, ChangeUpdated})
+			}
+		}
+		for id := range stored {
 			if want[id] {
 				continue
 			}

@@ -66,6 +66,24 @@ type JobRecord struct {
 	Cursor *automation.Cursor
 }
 
+// JobSchedule is the part of a job the scheduler needs to place it in its heap, and
+// configuration sync to find the jobs a change of automation.timezone moves.
+type JobSchedule struct {
+	ID       string
+	Source   string
+	Enabled  bool
+	Mode     string // schedule.mode
+	Timezone string // schedule.timezone (the job's own zone, "" when none)
+	// Of the cursor: next_run_at (zero: none) and the zone its slots were computed in.
+	NextRunAt      time.Time
+	CursorTimezone string
+}
+
+// DefinitionCounts are the numbers of jobs and triggers, and how many of each are enabled.
+type DefinitionCounts struct {
+	Jobs, EnabledJobs, Triggers, EnabledTriggers int
+}
+
 // JobQuery filters and pages GET /api/automation/jobs. Results are ordered by (name, id).
 type JobQuery struct {
 	Scope       string
@@ -137,6 +155,11 @@ type Reader interface {
 	ListJobs(ctx context.Context, q JobQuery) ([]JobRecord, error)
 	// AllJobs returns every job with its cursor (scheduler boot and refresh).
 	AllJobs(ctx context.Context) ([]JobRecord, error)
+	// JobSchedules returns the id, enabled flag and next_run_at of every job, in no particular
+	// order: what the scheduler needs at boot, without decoding whole jobs.
+	JobSchedules(ctx context.Context) ([]JobSchedule, error)
+	// CountDefinitions counts jobs and triggers (GET /api/status).
+	CountDefinitions(ctx context.Context) (DefinitionCounts, error)
 	GetRun(ctx context.Context, id string) (*automation.Run, error)
 	ListRuns(ctx context.Context, q RunQuery) ([]*automation.Run, error)
 	ListLedger(ctx context.Context, q LedgerQuery) ([]automation.LedgerEntry, error)
@@ -189,6 +212,12 @@ type Tx interface {
 	// LockJob reads a job and its cursor and locks them until the end of the transaction
 	// (PostgreSQL: FOR UPDATE). It returns ErrNotFound when the job does not exist.
 	LockJob(id string) (JobRecord, error)
+	// LockJobs reads and locks several jobs with their cursors like LockJob, with one statement
+	// for all of them where the store can. The records are in the order of ids; a job that
+	// does not exist is left out. A job whose rows another transaction holds is not waited for
+	// (PostgreSQL: FOR UPDATE SKIP LOCKED — that transaction is reconciling or changing it): it
+	// is left out too and its id is returned in busy, for the caller to retry later.
+	LockJobs(ids []string) (recs []JobRecord, busy []string, err error)
 	// InsertJob inserts a job and its cursor. Name clashes are *ConflictError{UniqueJobName}.
 	InsertJob(job *automation.Job, cur *automation.Cursor) error
 	// UpdateJob replaces the stored job definition (not its cursor).
@@ -206,6 +235,8 @@ type Tx interface {
 	UpdateLedgerEntry(e *automation.LedgerEntry) error
 	// PruneLedger keeps the newest keep entries of a job.
 	PruneLedger(jobID string, keep int) error
+	// PruneLedgers is PruneLedger for several jobs, in one statement.
+	PruneLedgers(jobIDs []string, keep int) error
 
 	// InsertRun inserts a run. A duplicate (fire_id, attempt) is *ConflictError{UniqueFireAttempt}.
 	InsertRun(r *automation.Run) error

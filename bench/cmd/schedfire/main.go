@@ -161,7 +161,7 @@ func runLag(rounds, nJobs int, d, spread time.Duration, agentMode, base, prof st
 			dir     string
 			mu      sync.Mutex
 			commits = map[string]time.Time{}   // run id -> commit returned (noop agent only)
-			calls   = map[string][]time.Time{} // job id -> instants the loop called ReconcileJob
+			calls   = map[string][]time.Time{} // job id -> instants the loop called ReconcileJobs
 			writes  []time.Duration            // every Write's latency (harness node only)
 		)
 		if agentMode == "noop" || agentMode == "none" {
@@ -257,7 +257,7 @@ func runLag(rounds, nJobs int, d, spread time.Duration, agentMode, base, prof st
 		if len(commitLags) > 0 {
 			c50, c99 := harness.Percentile(commitLags, 50), harness.Percentile(commitLags, 99)
 			c50s, c99s = append(c50s, c50), append(c99s, c99)
-			commitNote = fmt.Sprintf(" (slot -> loop calls ReconcileJob: p50 %s p99 %s; slot -> commit returned: p50 %s p99 %s; any store Write: %d, p50 %s p99 %s)",
+			commitNote = fmt.Sprintf(" (slot -> loop calls ReconcileJobs: p50 %s p99 %s; slot -> commit returned: p50 %s p99 %s; any store Write: %d, p50 %s p99 %s)",
 				harness.Ms(harness.Percentile(loopLags, 50)), harness.Ms(harness.Percentile(loopLags, 99)), harness.Ms(c50), harness.Ms(c99),
 				len(writes), harness.Ms(harness.Percentile(writes, 50)), harness.Ms(harness.Percentile(writes, 99)))
 		}

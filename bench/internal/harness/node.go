@@ -100,11 +100,14 @@ type tracedReconciler struct {
 	on  func(string, time.Time, time.Time)
 }
 
-func (t tracedReconciler) ReconcileJob(ctx context.Context, id string) (*automation.Cursor, error) {
+func (t tracedReconciler) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
 	called := time.Now()
-	cur, err := t.svc.ReconcileJob(ctx, id)
-	t.on(id, called, time.Now())
-	return cur, err
+	res := t.svc.ReconcileJobs(ctx, ids)
+	returned := time.Now()
+	for _, id := range ids {
+		t.on(id, called, returned)
+	}
+	return res
 }
 
 // Node is agh's core wired as daemon.Run wires it (store, service, scheduler loop, dispatcher,

@@ -195,6 +195,20 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 	return getAll(ctx, r, sqlrow.ScanJob, sqlrow.JobSelect+" ORDER BY j.name, j.id")
 }
 
+// JobSchedules returns every job's id, enabled flag and next_run_at (scheduler boot).
+func (r reader) JobSchedules(ctx context.Context) ([]store.JobSchedule, error) {
+	return getAll(ctx, r, sqlrow.ScanJobSchedule, sqlrow.JobScheduleSelect)
+}
+
+// CountDefinitions counts jobs and triggers, all and enabled.
+func (r reader) CountDefinitions(ctx context.Context) (store.DefinitionCounts, error) {
+	var c store.DefinitionCounts
+	err := r.scanRow(ctx, `SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM jobs WHERE enabled),
+		(SELECT count(*) FROM triggers), (SELECT count(*) FROM triggers WHERE enabled)`, nil,
+		&c.Jobs, &c.EnabledJobs, &c.Triggers, &c.EnabledTriggers)
+	return c, err
+}
+
 // CountWorkspaceDefinitions counts the jobs and triggers bound to a workspace.
 func (r reader) CountWorkspaceDefinitions(ctx context.Context, workspaceID string) (int, error) {
 	var n int

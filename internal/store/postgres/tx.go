@@ -161,6 +161,71 @@ func (t *txn) LockJob(id string) (store.JobRecord, error) {
 	return rec, nil
 }
 
+// LockJobs locks the rows of the jobs and their cursors that no other transaction holds
+// (FOR UPDATE SKIP LOCKED, one statement; it never waits, so it cannot deadlock), then reads
+// the locked jobs with a statement of their own, which sees the latest committed state. The
+// ids that exist but were not locked are returned as busy.
+func (t *txn) LockJobs(ids []string) ([]store.JobRecord, []string, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	want := make([]string, len(ids))
+	for i, id := range ids {
+		want[i] = clean(id)
+	}
+	locked, err := t.strings(`SELECT j.id FROM jobs j JOIN cursors c ON c.job_id = j.id
+		WHERE j.id = ANY($1) FOR UPDATE OF j, c SKIP LOCKED`, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []store.JobRecord
+	if len(locked) > 0 {
+		if recs, err = getAll(t.ctx, t.reader, sqlrow.ScanJob, sqlrow.JobSelect+" WHERE j.id = ANY($1)", locked); err != nil {
+			return nil, nil, err
+		}
+	}
+	var busy []string
+	if len(locked) < len(want) {
+		got := make(map[string]bool, len(locked))
+		for _, id := range locked {
+			got[id] = true
+		}
+		var missing []string
+		for _, id := range want {
+			if !got[id] {
+				missing = append(missing, id)
+			}
+		}
+		if busy, err = t.strings("SELECT id FROM jobs WHERE id = ANY($1)", missing); err != nil {
+			return nil, nil, err
+		}
+	}
+	return sqlrow.OrderJobs(recs, want), busy, nil
+}
+
+// strings runs a query returning one text column.
+func (t *txn) strings(query string, args ...any) ([]string, error) {
+	q, release, err := t.use()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rows, err := q.Query(t.ctx, query, args...)
+	if err != nil {
+		return nil, wrapErr(mapErr(err))
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, wrapErr(err)
+		}
+		out = append(out, s)
+	}
+	return out, wrapErr(rows.Err())
+}
+
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job. A taken (scope, workspace_id, name) is *store.ConflictError and leaves
 // the transaction usable.
@@ -272,6 +337,26 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 	_, err := t.exec(t.ctx, `DELETE FROM ledger WHERE job_id = $1 AND seq <=
 		(SELECT seq FROM ledger WHERE job_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)`,
 		jobID, keep)
+	return err
+}
+
+// PruneLedgers deletes all but the keep newest entries of each job, with one statement.
+func (t *txn) PruneLedgers(jobIDs []string, keep int) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	ids := make([]string, len(jobIDs))
+	for i, id := range jobIDs {
+		ids[i] = clean(id)
+	}
+	_, err := t.exec(t.ctx, `DELETE FROM ledger l USING (
+		SELECT j.id AS job_id,
+			(SELECT seq FROM ledger WHERE job_id = j.id ORDER BY seq DESC LIMIT 1 OFFSET $2) AS seq
+		FROM unnest($1::text[]) AS j(id)) cut
+		WHERE l.job_id = cut.job_id AND l.seq <= cut.seq`, ids, keep)
 	return err
 }
 

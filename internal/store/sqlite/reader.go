@@ -139,6 +139,56 @@ func (r reader) AllJobs(ctx context.Context) ([]store.JobRecord, error) {
 	return getAll(ctx, r, sqlrow.ScanJob, sqlrow.JobSelect+" ORDER BY j.name, j.id")
 }
 
+// JobSchedules returns every job's scheduling fields (scheduler boot, config sync). It reads
+// jobs and cursors with one table scan each and joins them here: joining in SQL costs a
+// random B-tree search of cursors per job, about half of the boot time at 100k jobs.
+func (r reader) JobSchedules(ctx context.Context) ([]store.JobSchedule, error) {
+	jobs, err := getAll(ctx, r, func(sc sqlrow.Scanner) (store.JobSchedule, error) {
+		var js store.JobSchedule
+		err := sc.Scan(&js.ID, &js.Source, &js.Enabled, &js.Mode, &js.Timezone)
+		return js, err
+	}, "SELECT id, source, enabled, schedule_mode, schedule_timezone FROM jobs")
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]int, len(jobs))
+	for i, j := range jobs {
+		byID[j.ID] = i
+	}
+	rows, err := r.query(ctx, "SELECT job_id, next_run_at, timezone FROM cursors")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		id, tz string
+		next   int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &next, &tz); err != nil {
+			return nil, err
+		}
+		if i, ok := byID[id]; ok {
+			jobs[i].NextRunAt, jobs[i].CursorTimezone = sqlrow.FromNanos(next), tz
+		}
+	}
+	return jobs, rows.Err()
+}
+
+const countDefinitionsSQL = `SELECT (SELECT count(*) FROM jobs), (SELECT count(*) FROM jobs WHERE enabled),
+	(SELECT count(*) FROM triggers), (SELECT count(*) FROM triggers WHERE enabled)`
+
+// CountDefinitions counts jobs and triggers, all and enabled.
+func (r reader) CountDefinitions(ctx context.Context) (store.DefinitionCounts, error) {
+	var c store.DefinitionCounts
+	row, err := r.row(ctx, countDefinitionsSQL)
+	if err != nil {
+		return c, err
+	}
+	err = row.Scan(&c.Jobs, &c.EnabledJobs, &c.Triggers, &c.EnabledTriggers)
+	return c, err
+}
+
 const countWorkspaceDefinitionsSQL = `SELECT (SELECT count(*) FROM jobs WHERE workspace_id = ?) +
 	(SELECT count(*) FROM triggers WHERE workspace_id = ?)`
 

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
@@ -42,6 +43,25 @@ func mustAffect(res sql.Result, err error) error {
 
 // LockJob reads a job and its cursor.
 func (t *txn) LockJob(id string) (store.JobRecord, error) { return t.GetJob(bg, id) }
+
+const lockJobsSQL = sqlrow.JobSelect + " WHERE j.id IN (SELECT value FROM json_each(?))"
+
+// LockJobs reads several jobs and their cursors with one statement. The single writer holds
+// every row, so no job is ever busy.
+func (t *txn) LockJobs(ids []string) ([]store.JobRecord, []string, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := getAll(bg, t.reader, sqlrow.ScanJob, lockJobsSQL, string(list))
+	if err != nil {
+		return nil, nil, err
+	}
+	return sqlrow.OrderJobs(recs, ids), nil, nil
+}
 
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job.
@@ -152,6 +172,32 @@ func (t *txn) PruneLedger(jobID string, keep int) error {
 	_, err := t.exec(bg, `DELETE FROM ledger WHERE job_id = ?1 AND seq <=
 		(SELECT seq FROM ledger WHERE job_id = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)`,
 		jobID, keep)
+	return err
+}
+
+// pruneLedgersSQL finds each job's cut (the seq of its keep+1-th newest entry) once, then
+// deletes the job's entries up to it through ledger_job_seq.
+const pruneLedgersSQL = `WITH cut AS MATERIALIZED (
+	SELECT j.value AS job_id,
+		(SELECT seq FROM ledger WHERE job_id = j.value ORDER BY seq DESC LIMIT 1 OFFSET ?2) AS seq
+	FROM json_each(?1) AS j)
+DELETE FROM ledger WHERE seq IN (
+	SELECT l.seq FROM cut JOIN ledger l ON l.job_id = cut.job_id AND l.seq <= cut.seq
+	WHERE cut.seq IS NOT NULL)`
+
+// PruneLedgers deletes all but the keep newest entries of each job, with one statement.
+func (t *txn) PruneLedgers(jobIDs []string, keep int) error {
+	if len(jobIDs) == 0 {
+		return nil
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	list, err := json.Marshal(jobIDs)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(bg, pruneLedgersSQL, string(list), keep)
 	return err
 }
 

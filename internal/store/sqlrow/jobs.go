@@ -68,6 +68,41 @@ func ScanJob(sc Scanner) (store.JobRecord, error) {
 	return store.JobRecord{Job: &j, Cursor: &c}, nil
 }
 
+// JobScheduleSelect reads what the scheduler needs of every job, in ScanJobSchedule order.
+const JobScheduleSelect = `SELECT j.id, j.source, j.enabled, j.schedule_mode, j.schedule_timezone,
+	coalesce(c.next_run_at, 0), coalesce(c.timezone, '')
+FROM jobs j LEFT JOIN cursors c ON c.job_id = j.id`
+
+// ScanJobSchedule reads a JobScheduleSelect row.
+func ScanJobSchedule(sc Scanner) (store.JobSchedule, error) {
+	var (
+		js   store.JobSchedule
+		next int64
+	)
+	if err := sc.Scan(&js.ID, &js.Source, &js.Enabled, &js.Mode, &js.Timezone, &next, &js.CursorTimezone); err != nil {
+		return js, err
+	}
+	js.NextRunAt = FromNanos(next)
+	return js, nil
+}
+
+// OrderJobs returns recs in the order of ids (ids without a record are skipped; duplicate
+// ids yield their record once).
+func OrderJobs(recs []store.JobRecord, ids []string) []store.JobRecord {
+	byID := make(map[string]store.JobRecord, len(recs))
+	for _, r := range recs {
+		byID[r.Job.ID] = r
+	}
+	out := make([]store.JobRecord, 0, len(recs))
+	for _, id := range ids {
+		if r, ok := byID[id]; ok {
+			out = append(out, r)
+			delete(byID, id)
+		}
+	}
+	return out
+}
+
 // JobArgs returns a job's column values in JobColumns order.
 func JobArgs(e *Enc, job *automation.Job) ([]any, error) {
 	args := []any{job.ID, job.Name, job.Scope, job.WorkspaceID, job.AgentName, job.Prompt,

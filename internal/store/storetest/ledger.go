@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -166,5 +167,62 @@ func testLedgerPaging(t *testing.T, s store.Store) {
 	}
 	if got, err := s.ListLedger(ctx, store.LedgerQuery{JobID: "job_missing"}); err != nil || len(got) != 0 {
 		t.Fatalf("ledger of unknown job = %v, %v", got, err)
+	}
+}
+
+// testPruneLedgers: PruneLedgers keeps the newest keep entries (by seq) of each listed job, and
+// leaves jobs with fewer entries and unlisted jobs alone.
+func testPruneLedgers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	counts := map[string]int{"job_1": 5, "job_2": 2, "job_3": 4, "job_4": 6}
+	var order []string
+	for id := range counts {
+		order = append(order, id)
+	}
+	sort.Strings(order)
+	entries := map[string][]automation.LedgerEntry{}
+	write(t, s, func(tx store.Tx) error {
+		for _, id := range order {
+			if err := tx.InsertJob(job(id, id, ""), nil); err != nil {
+				return err
+			}
+		}
+		// Interleaved, so that each job's seqs are not contiguous.
+		for i := range 6 {
+			for _, id := range order {
+				if i >= counts[id] {
+					continue
+				}
+				e := &automation.LedgerEntry{JobID: id, SlotAt: at(time.Duration(i) * time.Hour), Count: 1,
+					Outcome: automation.OutcomeFired, RecordedAt: at(0)}
+				if err := tx.InsertLedgerEntry(e); err != nil {
+					return err
+				}
+				entries[id] = append(entries[id], *e)
+			}
+		}
+		return nil
+	})
+	write(t, s, func(tx store.Tx) error {
+		if err := tx.PruneLedgers(nil, 3); err != nil {
+			return err
+		}
+		return tx.PruneLedgers([]string{"job_1", "job_2", "job_4", "job_missing"}, 3)
+	})
+	for _, id := range order {
+		got, err := s.ListLedger(ctx, store.LedgerQuery{JobID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := entries[id]
+		keep := len(all)
+		if id != "job_3" {
+			keep = min(keep, 3)
+		}
+		var want []automation.LedgerEntry
+		for i := len(all) - 1; i >= len(all)-keep; i-- {
+			want = append(want, all[i])
+		}
+		mustEqual(t, id+" ledger", got, want)
 	}
 }

@@ -11,7 +11,7 @@
 //     returns (false, store.ErrNotFound).
 //   - InsertJob with a nil cursor stores an empty cursor; the cursor's JobID is the job's id.
 //   - Limit ≤ 0 means no limit. String order is byte-wise.
-//   - PruneLedger keeps the entries with the highest seq.
+//   - PruneLedger and PruneLedgers keep the entries with the highest seq.
 //   - Reads on the Store never see a transaction's uncommitted writes; reads on the Tx do.
 package storetest
 
@@ -34,9 +34,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateJob", testUpdateJob},
 		{"DeleteJob", testDeleteJob},
 		{"LockJob", testLockJob},
+		{"LockJobs", testLockJobs},
+		{"LockJobsSkipsHeld", testLockJobsSkipsHeld},
+		{"JobSchedulesAndCounts", testJobSchedulesAndCounts},
 		{"CursorRoundTrip", testCursorRoundTrip},
 		{"Ledger", testLedger},
 		{"LedgerPaging", testLedgerPaging},
+		{"PruneLedgers", testPruneLedgers},
 		{"RunRoundTrip", testRunRoundTrip},
 		{"RunFireAttemptConflict", testRunFireAttemptConflict},
 		{"UpdateRunCompareAndSet", testUpdateRunCAS},
