@@ -58,6 +58,7 @@ type Store struct {
 	stopped chan struct{} // closed when the writer goroutine has drained reqs and exited
 
 	stats writerStats
+	fires *fireTracker // used by the writer goroutine only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -94,6 +95,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{
 		path:    abs,
 		reqs:    make(chan *request, maxBatch),
+		fires:   newFireTracker(),
 		stopped: make(chan struct{}),
 	}
 	ok := false

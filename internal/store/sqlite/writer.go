@@ -133,6 +133,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	ctx := context.Background()
 	s.stats.batches.Add(1)
 	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
+		s.fires.reset()
 		answerAll(reqs, unavailable("begin", err))
 		return nil
 	}
@@ -142,6 +143,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		fnErr, brokenErr := s.runInSavepoint(ctx, r.fn)
 		results[i] = fnErr
 		if brokenErr != nil {
+			s.fires.reset()
 			_ = s.execW(ctx, "ROLLBACK")
 			for j := 0; j <= i; j++ {
 				if results[j] == nil {
@@ -153,6 +155,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		}
 	}
 	if err := s.execW(ctx, "COMMIT"); err != nil {
+		s.fires.reset()
 		_ = s.execW(ctx, "ROLLBACK")
 		answerAll(reqs, unavailable("commit", err))
 		return nil
@@ -169,11 +172,12 @@ func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fn
 	if err := s.execW(ctx, "SAVEPOINT w"); err != nil {
 		return nil, err
 	}
-	tx := &txn{reader: reader{st: s.wst}}
+	tx := &txn{reader: reader{st: s.wst}, fires: s.fires}
 	tx.reader.tx = tx
 	fnErr = callSafely(fn, tx)
 	tx.done = true
 	if fnErr != nil {
+		s.fires.drop(tx.touched)
 		if err := s.execW(ctx, "ROLLBACK TO w"); err != nil {
 			return fnErr, err
 		}

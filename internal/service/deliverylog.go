@@ -1,0 +1,225 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// Delivery-log queue sizing (SPEC §9.9, DECISIONS.md "Delivery log off the request path").
+const (
+	// DeliveryQueueSize bounds the records waiting to be written; beyond it records are
+	// dropped and counted (agh_webhook_delivery_log_dropped_total), the request never waits.
+	DeliveryQueueSize = 16384
+	// deliveryBatchMax is the most records one background transaction writes.
+	deliveryBatchMax = 1024
+)
+
+// logItem is one queued delivery record, a request to trim a trigger's log (an accepted
+// delivery recorded in its run's transaction), or a flush barrier.
+type logItem struct {
+	d     *automation.Delivery
+	prune string
+	done  chan struct{}
+}
+
+// deliveryLog writes the delivery records of deliveries and envelopes that admit no run
+// (filtered, skipped, rejected) in the background, in batches, so that no such request waits
+// for the store's writer. Records of accepted deliveries are written in the transaction of their
+// run; they only queue a trim. The log is trimmed to deliveries_per_trigger once per batch per
+// trigger rather than after every insert.
+type deliveryLog struct {
+	mu      sync.RWMutex
+	q       chan logItem
+	running bool
+	done    chan struct{}
+}
+
+// StartDeliveryLog starts the background delivery-log writer. Until it is started, and after
+// StopDeliveryLog, records are written synchronously.
+func (s *Service) StartDeliveryLog() {
+	l := &s.dlog
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.running {
+		return
+	}
+	l.q = make(chan logItem, DeliveryQueueSize)
+	l.done = make(chan struct{})
+	l.running = true
+	go s.runDeliveryLog(l.q, l.done)
+}
+
+// StopDeliveryLog writes every queued record and stops the background writer (graceful
+// shutdown; call it before closing the store).
+func (s *Service) StopDeliveryLog() {
+	l := &s.dlog
+	l.mu.Lock()
+	if !l.running {
+		l.mu.Unlock()
+		return
+	}
+	l.running = false
+	close(l.q)
+	done := l.done
+	l.mu.Unlock()
+	<-done
+}
+
+// logDelivery records a delivery that admitted no run: queued when the background writer runs,
+// else written now.
+func (s *Service) logDelivery(ctx context.Context, d *automation.Delivery) error {
+	l := &s.dlog
+	l.mu.RLock()
+	if l.running {
+		select {
+		case l.q <- logItem{d: d}:
+		default:
+			s.metrics().DeliveryLogDropped()
+		}
+		l.mu.RUnlock()
+		return nil
+	}
+	l.mu.RUnlock()
+	return s.Store.Write(ctx, func(tx store.Tx) error {
+		if err := s.insertDelivery(tx, d); err != nil {
+			return err
+		}
+		return s.pruneDeliveries(tx, d.TriggerID)
+	})
+}
+
+// trimDeliveries asks for a trigger's log to be trimmed after a record was written in a run's
+// transaction.
+func (s *Service) trimDeliveries(ctx context.Context, triggerID string) {
+	l := &s.dlog
+	l.mu.RLock()
+	if l.running {
+		select {
+		case l.q <- logItem{prune: triggerID}:
+		default: // the next record of this trigger trims it
+		}
+		l.mu.RUnlock()
+		return
+	}
+	l.mu.RUnlock()
+	_ = s.Store.Write(ctx, func(tx store.Tx) error { return s.pruneDeliveries(tx, triggerID) })
+}
+
+// FlushDeliveries returns once every record queued before the call is written (or dropped
+// because the write failed), so that a delivery-log read sees the node's own records.
+func (s *Service) FlushDeliveries(ctx context.Context) error {
+	l := &s.dlog
+	l.mu.RLock()
+	if !l.running {
+		l.mu.RUnlock()
+		return nil
+	}
+	done := make(chan struct{})
+	select {
+	case l.q <- logItem{done: done}:
+	case <-ctx.Done():
+		l.mu.RUnlock()
+		return ctx.Err()
+	}
+	l.mu.RUnlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ListDeliveries reads a trigger's delivery log after writing this node's queued records.
+func (s *Service) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*automation.Delivery, error) {
+	if err := s.FlushDeliveries(ctx); err != nil {
+		return nil, err
+	}
+	return s.Store.ListDeliveries(ctx, q)
+}
+
+func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
+	defer close(done)
+	var (
+		recs    []*automation.Delivery
+		prune   = map[string]bool{}
+		waiters []chan struct{}
+	)
+	for {
+		it, ok := <-q
+		if !ok {
+			return
+		}
+		recs, waiters = recs[:0], waiters[:0]
+		clear(prune)
+		add := func(it logItem) {
+			switch {
+			case it.d != nil:
+				recs = append(recs, it.d)
+				prune[it.d.TriggerID] = true
+			case it.prune != "":
+				prune[it.prune] = true
+			case it.done != nil:
+				waiters = append(waiters, it.done)
+			}
+		}
+		add(it)
+	fill:
+		for len(recs) < deliveryBatchMax {
+			select {
+			case it, open := <-q:
+				if !open {
+					break fill
+				}
+				add(it)
+			default:
+				break fill
+			}
+		}
+		s.writeDeliveryBatch(recs, prune)
+		for _, w := range waiters {
+			close(w)
+		}
+	}
+}
+
+// writeDeliveryBatch writes records and trims the logs of the triggers involved in one
+// transaction. If that fails (a trigger was deleted meanwhile, on a store where that aborts the
+// transaction), each record is retried on its own and failures are dropped.
+func (s *Service) writeDeliveryBatch(recs []*automation.Delivery, prune map[string]bool) {
+	if len(recs) == 0 && len(prune) == 0 {
+		return
+	}
+	ctx := context.Background()
+	err := s.Store.Write(ctx, func(tx store.Tx) error {
+		for _, d := range recs {
+			if err := s.insertDelivery(tx, d); err != nil {
+				return err
+			}
+		}
+		for id := range prune {
+			if err := s.pruneDeliveries(tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		return
+	}
+	for _, d := range recs {
+		err := s.Store.Write(ctx, func(tx store.Tx) error {
+			if err := s.insertDelivery(tx, d); err != nil {
+				return err
+			}
+			return s.pruneDeliveries(tx, d.TriggerID)
+		})
+		if err != nil && !errors.Is(err, store.ErrNotFound) && s.Log != nil {
+			s.Log.Warn("delivery record not written", "component", "webhook", "trigger_id", d.TriggerID, "err", err)
+		}
+	}
+}
