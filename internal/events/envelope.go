@@ -79,6 +79,12 @@ type Envelope struct {
 	Depth int `json:"depth"`
 	// OccurredAt is when the event happened. It is marshaled in UTC in the format of §1.3.
 	OccurredAt time.Time `json:"occurred_at"`
+	// Webhook, when set, is the compact form of a webhook envelope's data stored with a run
+	// (webhook.Stored: the raw body and the normalization metadata, instead of data, which
+	// holds the body twice). MarshalJSON then writes it with an empty data, UnmarshalJSON
+	// returns it with an empty Data, and the reader rebuilds Data from it
+	// (webhook.Stored.Data).
+	Webhook json.RawMessage `json:"-"`
 }
 
 // LoopGuarded reports whether triggers must not fire for e because its depth is [MaxDepth] or
@@ -106,13 +112,14 @@ type envelopeJSON struct {
 	Data        json.RawMessage `json:"data"`
 	Depth       int             `json:"depth"`
 	OccurredAt  string          `json:"occurred_at"`
+	Webhook     json.RawMessage `json:"webhook,omitempty"`
 }
 
 // MarshalJSON encodes the envelope with `occurred_at` in UTC (§1.3) and `data` as a JSON object
 // (`{}` when nil). Numbers held as json.Number keep their literal text.
 func (e Envelope) MarshalJSON() ([]byte, error) {
 	data := []byte("{}")
-	if e.Data != nil {
+	if e.Data != nil && len(e.Webhook) == 0 {
 		var err error
 		if data, err = marshalCompact(e.Data); err != nil {
 			return nil, fmt.Errorf("events: marshal envelope data: %w", err)
@@ -120,7 +127,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 	}
 	return marshalCompact(envelopeJSON{
 		ID: e.ID, Kind: e.Kind, Scope: e.Scope, WorkspaceID: e.WorkspaceID, Source: e.Source,
-		Data: data, Depth: e.Depth, OccurredAt: FormatTime(e.OccurredAt),
+		Data: data, Depth: e.Depth, OccurredAt: FormatTime(e.OccurredAt), Webhook: e.Webhook,
 	})
 }
 
@@ -153,7 +160,7 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	}
 	*e = Envelope{
 		ID: raw.ID, Kind: raw.Kind, Scope: raw.Scope, WorkspaceID: raw.WorkspaceID, Source: raw.Source,
-		Data: data, Depth: raw.Depth, OccurredAt: at.UTC(),
+		Data: data, Depth: raw.Depth, OccurredAt: at.UTC(), Webhook: raw.Webhook,
 	}
 	return nil
 }

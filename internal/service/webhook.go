@@ -177,11 +177,12 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 			return nil, err
 		}
 	}
+	meta := webhook.Meta{Endpoint: req.Endpoint, Slug: w.slug, WebhookID: w.webhookID,
+		DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}
 	env := &events.Envelope{
 		ID: automation.NewID(automation.PrefixEvent, received), Kind: events.KindWebhook, Scope: t.Scope,
 		WorkspaceID: t.WorkspaceID, Source: events.SourceWebhook, Depth: 0, OccurredAt: received,
-		Data: webhook.Normalize(body, webhook.Meta{Endpoint: req.Endpoint, Slug: w.slug, WebhookID: w.webhookID,
-			DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}),
+		Data: webhook.Normalize(body, meta),
 	}
 	d.EventID = env.ID
 	res := &ActivationResult{EventID: env.ID, DeliveryID: h.DeliveryID}
@@ -189,7 +190,10 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 	if !events.Filter(t.Filter).Match(env) {
 		return w.filtered(ctx, t, d, res)
 	}
-	raw, err := env.MarshalJSON()
+	// The run stores the envelope with its data in compact form (webhook.Stored) when it can.
+	stored := *env
+	stored.Webhook = webhook.Store(body, meta)
+	raw, err := stored.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}

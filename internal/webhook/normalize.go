@@ -31,6 +31,46 @@ const (
 	KeyGitHubEvent  = "github_event"
 )
 
+// Stored is the compact form in which a webhook envelope's data is stored with a run: the raw
+// body and the metadata of Normalize, about half the size of the normalized data (which holds
+// the body twice, parsed and as "payload"). Data rebuilds exactly what Normalize returned.
+type Stored struct {
+	Body        string `json:"body"`
+	Endpoint    string `json:"endpoint"`
+	Slug        string `json:"endpoint_slug"`
+	WebhookID   string `json:"webhook_id"`
+	DeliveryID  string `json:"delivery_id"`
+	GitHubEvent string `json:"github_event,omitempty"`
+	Timestamp   string `json:"timestamp"`
+}
+
+// Store returns the compact form of Normalize(body, meta) as JSON, or nil when body is not
+// valid UTF-8 (the data must then be stored normalized: a JSON string cannot hold the raw
+// bytes).
+func Store(body []byte, meta Meta) []byte {
+	if !utf8.Valid(body) {
+		return nil
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(Stored{Body: string(body), Endpoint: meta.Endpoint, Slug: meta.Slug, WebhookID: meta.WebhookID,
+		DeliveryID: meta.DeliveryID, GitHubEvent: meta.GitHubEvent, Timestamp: meta.Timestamp.UTC().Format(time.RFC3339Nano)}); err != nil {
+		return nil
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// Data rebuilds the normalized data from its stored form.
+func (s *Stored) Data() (map[string]any, error) {
+	ts, err := time.Parse(time.RFC3339Nano, s.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	return Normalize([]byte(s.Body), Meta{Endpoint: s.Endpoint, Slug: s.Slug, WebhookID: s.WebhookID,
+		DeliveryID: s.DeliveryID, GitHubEvent: s.GitHubEvent, Timestamp: ts}), nil
+}
+
 // Normalize builds the envelope data of a verified delivery (SPEC §9.6).
 //
 // If body is exactly one JSON object with at least one key, its top-level
