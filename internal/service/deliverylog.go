@@ -146,23 +146,30 @@ func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
 	defer close(done)
 	var (
 		recs    []*automation.Delivery
-		prune   = map[string]bool{}
 		waiters []chan struct{}
+		// pending counts the records written per trigger since its log was last trimmed.
+		pending = map[string]int{}
+		prune   = map[string]bool{}
 	)
 	for {
 		it, ok := <-q
 		if !ok {
+			clear(prune)
+			for id := range pending {
+				prune[id] = true
+			}
+			s.writeDeliveryBatch(nil, prune)
 			return
 		}
 		recs, waiters = recs[:0], waiters[:0]
-		clear(prune)
+		closing := false
 		add := func(it logItem) {
 			switch {
 			case it.d != nil:
 				recs = append(recs, it.d)
-				prune[it.d.TriggerID] = true
+				pending[it.d.TriggerID]++
 			case it.prune != "":
-				prune[it.prune] = true
+				pending[it.prune]++
 			case it.done != nil:
 				waiters = append(waiters, it.done)
 			}
@@ -173,6 +180,7 @@ func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
 			select {
 			case it, open := <-q:
 				if !open {
+					closing = true
 					break fill
 				}
 				add(it)
@@ -180,11 +188,29 @@ func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
 				break fill
 			}
 		}
+		// A trigger's log is trimmed once it has grown by pruneEvery records, and every
+		// pending trim is done before a flush is answered (so a read sees exactly the newest
+		// deliveries_per_trigger records) and before stopping.
+		every := s.pruneEvery()
+		clear(prune)
+		for id, n := range pending {
+			if n >= every || len(waiters) > 0 || closing {
+				prune[id] = true
+				delete(pending, id)
+			}
+		}
 		s.writeDeliveryBatch(recs, prune)
 		for _, w := range waiters {
 			close(w)
 		}
 	}
+}
+
+// pruneEvery is how many records a trigger's log may grow by before it is trimmed: a tenth of
+// deliveries_per_trigger, so that trimming (which walks the kept records) costs about ten times
+// less per record than trimming after every insert.
+func (s *Service) pruneEvery() int {
+	return max(s.Config().Automation.DeliveriesPerTrigger/10, 1)
 }
 
 // writeDeliveryBatch writes records and trims the logs of the triggers involved in one

@@ -87,8 +87,7 @@ func (f *fireTracker) below(def string, since, until time.Time, max int) bool {
 		d.runs = slices.Delete(d.runs, 0, i)
 		d.from = s
 	}
-	n := d.search(u) - d.search(s) // runs in (s, u]
-	if n < max {
+	if n := d.search(u) - d.search(s); n < max { // runs in (s, u]
 		d.hits++
 		return true
 	}
