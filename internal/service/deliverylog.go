@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
@@ -16,6 +17,9 @@ const (
 	DeliveryQueueSize = 16384
 	// deliveryBatchMax is the most records one background transaction writes.
 	deliveryBatchMax = 1024
+	// deliveryLinger is how long the writer waits for more records before writing a batch:
+	// the most a crash can lose of non-admitting records, beyond the batch being committed.
+	deliveryLinger = 10 * time.Millisecond
 )
 
 // logItem is one queued delivery record, a request to trim a trigger's log (an accepted
@@ -175,8 +179,11 @@ func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
 			}
 		}
 		add(it)
+		// Linger a little so that a batch carries many records (one transaction and one
+		// fsync each), unless a flush is waiting.
+		linger := time.NewTimer(deliveryLinger)
 	fill:
-		for len(recs) < deliveryBatchMax {
+		for len(recs) < deliveryBatchMax && len(waiters) == 0 {
 			select {
 			case it, open := <-q:
 				if !open {
@@ -184,10 +191,11 @@ func (s *Service) runDeliveryLog(q chan logItem, done chan struct{}) {
 					break fill
 				}
 				add(it)
-			default:
+			case <-linger.C:
 				break fill
 			}
 		}
+		linger.Stop()
 		// A trigger's log is trimmed once it has grown by pruneEvery records, and every
 		// pending trim is done before a flush is answered (so a read sees exactly the newest
 		// deliveries_per_trigger records) and before stopping.

@@ -725,6 +725,7 @@ func TestStoredRoundTrip(t *testing.T) {
 		`{"action":"opened","issue":{"number":42,"title":"Crash <on> & start"},"n":1.50e3}`,
 		`{"payload":"own","endpoint":"overwritten","x":[1,"\u00e9",null,true]}`,
 		``, `{}`, `[1,2]`, `"s"`, `null`, `{"a":1} trailing`, "  {\"a\" : \"\\u2028\"}\n", `not json`,
+		"ctl \x01\x1f\t\r\n\"\\ \u2028 \x7f é 😀",
 	}
 	for _, b := range bodies {
 		for _, m := range []Meta{meta, gh} {
