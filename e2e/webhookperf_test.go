@@ -118,3 +118,50 @@ func TestWebhookCacheAndDeliveryLog(t *testing.T) {
 		t.Fatalf("deleted trigger: %d %v", code, m)
 	}
 }
+
+// TestWebhookCacheUnderConcurrentPatches flips a trigger's filter while other deliveries are
+// in flight: a delivery sent after a PATCH has returned is always judged by the new filter.
+func TestWebhookCacheUnderConcurrentPatches(t *testing.T) {
+	cfg, _ := recorderConfig(t)
+	cfg += "\n[automation.webhooks]\nrate_limit = 0\n"
+	d := testutil.StartDaemon(t, testutil.Options{Config: cfg})
+	c := d.Client
+	tr := createWebhookTrigger(t, c, "flip", `,"filter":{"data.action":"opened"},"fire_limit":{"max":100000,"window":"1h"}`)
+	id, path := tr["id"].(string), tr["webhook_path"].(string)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if code, m := send(t, c, path, "agh", "example-webhook-secret", issueBody, fmt.Sprintf("bg-%d-%d", g, i), time.Now(), nil); code != 200 {
+					t.Errorf("background delivery: %d %v", code, m)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		action := []string{"closed", "opened"}[i%2]
+		expect(t, c, "PATCH", "/api/automation/triggers/"+id, `{"filter":{"data.action":"`+action+`"}}`, 200, "", "")
+		code, m := send(t, c, path, "agh", "example-webhook-secret", issueBody, fmt.Sprintf("fg-%d", i), time.Now(), nil)
+		if code != 200 {
+			t.Fatalf("flip %d: %d %v", i, code, m)
+		}
+		want := float64(0)
+		if action == "opened" {
+			want = 1
+		}
+		if got := obj(m, "result")["matched"]; got != want {
+			t.Fatalf("flip %d (filter %s): matched %v", i, action, got)
+		}
+	}
+	close(stop)
+	wg.Wait()
+}

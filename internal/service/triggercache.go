@@ -93,10 +93,13 @@ func (c *triggerCache) fresh(e *webhookEntry) bool {
 }
 
 func (c *triggerCache) put(webhookID string, e *webhookEntry, w0 int64) {
+	// Checked under mu: a trigger write bumps the epoch before it clears the map under mu, so
+	// an entry published here is either refused or cleared by that write.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if w0 != 0 || c.writing.Load() != 0 || c.epoch.Load() != e.epoch {
 		return
 	}
-	c.mu.Lock()
 	if c.byHook == nil {
 		c.byHook = map[string]*webhookEntry{}
 	}
@@ -104,7 +107,6 @@ func (c *triggerCache) put(webhookID string, e *webhookEntry, w0 int64) {
 		clear(c.byHook)
 	}
 	c.byHook[webhookID] = e
-	c.mu.Unlock()
 }
 
 // maxCachedTriggers bounds the cache; beyond it the cache starts over.

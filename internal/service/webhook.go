@@ -282,6 +282,7 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 		s.triggers.invalidate()
 		return nil, errWebhookNotRegistered
 	case late:
+		s.triggers.invalidate()
 		return w.filtered(ctx, t, d, res)
 	}
 	res.Matched = 1
