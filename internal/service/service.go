@@ -76,7 +76,6 @@ type Service struct {
 func New(st store.Store, clk clock.Clock, cfg *config.Config) *Service {
 	s := &Service{Store: st, Clock: clk, NodeID: cfg.NodeID}
 	s.triggers.local = st.Kind() == "sqlite"
-	s.triggers.claims = &s.claims
 	s.cfg.Store(cfg)
 	s.notifier.Store(&notifierBox{nopNotifier{}})
 	return s

@@ -62,7 +62,6 @@ type triggerCache struct {
 	epoch   atomic.Uint64
 	writing atomic.Int64
 	local   bool // the store has a single writer process (SQLite)
-	claims  *claimIndex
 }
 
 func (c *triggerCache) get(webhookID string, now time.Time) *webhookEntry {
@@ -127,7 +126,6 @@ func (c *triggerCache) beginWrite() {
 
 func (c *triggerCache) endWrite() {
 	c.epoch.Add(1)
-	c.claims.reset()
 	c.mu.Lock()
 	clear(c.byHook)
 	c.mu.Unlock()
@@ -190,8 +188,8 @@ func sameTrigger(a, b *automation.Trigger) bool {
 // claim is inserted by this process: a set is created empty, then loaded from the store,
 // and every claim this process commits is added after its commit; a set created before a
 // claim's commit therefore either sees it in the load or gets it added. It is a superset
-// (deleted and expired claims stay until the next prune rebuilds it), and hash collisions only
-// cost a read. The one window it can miss — a claim committed and not yet added — is closed
+// (claims deleted with their trigger or its webhook, and expired ones, stay until the next
+// prune of claims drops every set), and hash collisions only cost a read. The one window it can miss — a claim committed and not yet added — is closed
 // for admissions by the claim's unique constraint in the admitting transaction; a concurrent
 // duplicate that is filtered in that window is answered as if it had arrived first.
 type claimIndex struct {

@@ -12,7 +12,7 @@ import (
 // trigger write starts, and stays so after it ends.
 func TestTriggerCacheWriteOrdering(t *testing.T) {
 	now := time.Now()
-	c := &triggerCache{local: true, claims: &claimIndex{}}
+	c := &triggerCache{local: true}
 	load := func() (*webhookEntry, int64) {
 		w0 := c.writing.Load()
 		return &webhookEntry{t: &automation.Trigger{ID: "trg_1"}, epoch: c.epoch.Load(), loaded: now}, w0
@@ -62,7 +62,7 @@ func TestTriggerCacheWriteOrdering(t *testing.T) {
 	}
 
 	// Shared stores: never fresh, and entries expire after RemoteCacheTTL.
-	r := &triggerCache{claims: &claimIndex{}}
+	r := &triggerCache{}
 	e = &webhookEntry{t: &automation.Trigger{ID: "trg_1"}, epoch: r.epoch.Load(), loaded: now}
 	r.put("wbh_1", e, 0)
 	if r.fresh(e) || r.get("wbh_1", now) != e || r.get("wbh_1", now.Add(RemoteCacheTTL)) != nil {
