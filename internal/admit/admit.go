@@ -89,10 +89,20 @@ func Admit(tx store.Tx, p Policy, run *automation.Run, now time.Time) (Result, e
 	return res, nil
 }
 
+// fireBounder is implemented by stores that can prove cheaply that a definition is below its
+// fire limit (SQLite: an in-memory upper bound maintained by the single writer). A false answer
+// means "unknown": the exact count decides.
+type fireBounder interface {
+	FireCountBelow(definitionID string, since, until time.Time, max int) bool
+}
+
 // CheckFireLimit sets res.Refused and res.FireLimit when the definition's fire limit is
 // reached at now (SPEC §7.4).
 func CheckFireLimit(tx store.Tx, p Policy, now time.Time, res *Result) error {
 	window := p.FireLimit.WindowDuration()
+	if b, ok := tx.(fireBounder); ok && b.FireCountBelow(p.DefinitionID, now.Add(-window), now, p.FireLimit.Max) {
+		return nil
+	}
 	n, earliest, err := tx.CountFires(p.DefinitionID, now.Add(-window), now)
 	if err != nil {
 		return err

@@ -153,7 +153,7 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		}
 		dq.BeforeID = key[1]
 	}
-	ds, err := s.svc.Store.ListDeliveries(r.Context(), dq)
+	ds, err := s.svc.ListDeliveries(r.Context(), dq)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -41,6 +41,8 @@ func (d *Daemon) runCluster(ctx context.Context) {
 	}
 	go func() {
 		for ctx.Err() == nil {
+			// Changes missed while the feed was down: cached webhook triggers are re-read.
+			d.Service.InvalidateTriggers()
 			err := f.ListenChanges(ctx, d.onRemoteChange)
 			if ctx.Err() != nil {
 				return
@@ -83,6 +85,7 @@ func (d *Daemon) onRemoteChange(c store.Change) {
 	case "job":
 		d.hub.jobChanged(c.ID, c.Op, false)
 	case "trigger":
+		d.Service.InvalidateTriggers()
 		d.hub.triggerChanged(c.ID, c.Op, false)
 	case "run":
 		r, err := d.Store.GetRun(ctx, c.ID)

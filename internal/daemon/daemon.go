@@ -209,6 +209,10 @@ func Run(ctx context.Context, o Options) error {
 	st = timedStore{Store: st, m: d.metrics}
 	d.Store = st
 	d.Service.SetMetrics(d.metrics)
+	// Records of deliveries that admit no run are written in the background; the queue is
+	// drained before the store closes (deferred calls run in reverse order).
+	d.Service.StartDeliveryLog()
+	defer d.Service.StopDeliveryLog()
 	d.bus = events.NewBus()
 	defer d.bus.Close()
 	d.bus.Subscribe(d.onEnvelope)
@@ -305,6 +309,7 @@ func Run(ctx context.Context, o Options) error {
 	cancelRun()
 	wg.Wait()
 	d.Disp.Shutdown(d.Service.Config().Automation.ShutdownGrace)
+	d.Service.StopDeliveryLog()
 	// A clean stop releases the node id at once, so a restart need not wait for the heartbeat
 	// to age out.
 	_ = st.Write(context.Background(), func(tx store.Tx) error { return tx.HeartbeatNode(cfg.NodeID, time.Time{}, d.startedAt) })

@@ -9,6 +9,7 @@ import (
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/events"
 	"github.com/agh-dev/agh/internal/store"
+	"github.com/agh-dev/agh/internal/webhook"
 )
 
 // templateCache memoizes parsed trigger prompts by text.
@@ -43,6 +44,15 @@ func (d *Daemon) render(run *automation.Run) (string, error) {
 	var env events.Envelope
 	if err := json.Unmarshal(run.Envelope, &env); err != nil {
 		return "", err
+	}
+	if len(env.Webhook) > 0 {
+		var st webhook.Stored
+		if err := json.Unmarshal(env.Webhook, &st); err != nil {
+			return "", err
+		}
+		if env.Data, err = st.Data(); err != nil {
+			return "", err
+		}
 	}
 	return t.Render(&env)
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // MaxDepth is the loop-guard bound of SPEC §8.7: a trigger never fires for an envelope whose
@@ -79,6 +81,12 @@ type Envelope struct {
 	Depth int `json:"depth"`
 	// OccurredAt is when the event happened. It is marshaled in UTC in the format of §1.3.
 	OccurredAt time.Time `json:"occurred_at"`
+	// Webhook, when set, is the compact form of a webhook envelope's data stored with a run
+	// (webhook.Stored: the raw body and the normalization metadata, instead of data, which
+	// holds the body twice). MarshalJSON then writes it with an empty data, UnmarshalJSON
+	// returns it with an empty Data, and the reader rebuilds Data from it
+	// (webhook.Stored.Data).
+	Webhook json.RawMessage `json:"-"`
 }
 
 // LoopGuarded reports whether triggers must not fire for e because its depth is [MaxDepth] or
@@ -106,13 +114,17 @@ type envelopeJSON struct {
 	Data        json.RawMessage `json:"data"`
 	Depth       int             `json:"depth"`
 	OccurredAt  string          `json:"occurred_at"`
+	Webhook     json.RawMessage `json:"webhook,omitempty"`
 }
 
 // MarshalJSON encodes the envelope with `occurred_at` in UTC (§1.3) and `data` as a JSON object
 // (`{}` when nil). Numbers held as json.Number keep their literal text.
 func (e Envelope) MarshalJSON() ([]byte, error) {
+	if len(e.Webhook) > 0 {
+		return e.marshalStored(), nil
+	}
 	data := []byte("{}")
-	if e.Data != nil {
+	if e.Data != nil && len(e.Webhook) == 0 {
 		var err error
 		if data, err = marshalCompact(e.Data); err != nil {
 			return nil, fmt.Errorf("events: marshal envelope data: %w", err)
@@ -120,7 +132,7 @@ func (e Envelope) MarshalJSON() ([]byte, error) {
 	}
 	return marshalCompact(envelopeJSON{
 		ID: e.ID, Kind: e.Kind, Scope: e.Scope, WorkspaceID: e.WorkspaceID, Source: e.Source,
-		Data: data, Depth: e.Depth, OccurredAt: FormatTime(e.OccurredAt),
+		Data: data, Depth: e.Depth, OccurredAt: FormatTime(e.OccurredAt), Webhook: e.Webhook,
 	})
 }
 
@@ -153,9 +165,58 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	}
 	*e = Envelope{
 		ID: raw.ID, Kind: raw.Kind, Scope: raw.Scope, WorkspaceID: raw.WorkspaceID, Source: raw.Source,
-		Data: data, Depth: raw.Depth, OccurredAt: at.UTC(),
+		Data: data, Depth: raw.Depth, OccurredAt: at.UTC(), Webhook: raw.Webhook,
 	}
 	return nil
+}
+
+// marshalStored writes an envelope whose data is in stored form (Webhook) by hand: it is done
+// for every admitted webhook delivery, and encoding/json would re-validate the embedded
+// document. The fields and their order are those of envelopeJSON.
+func (e Envelope) marshalStored() []byte {
+	b := make([]byte, 0, len(e.Webhook)+256)
+	b = append(b, `{"id":`...)
+	b = appendString(b, e.ID)
+	b = append(b, `,"kind":`...)
+	b = appendString(b, e.Kind)
+	b = append(b, `,"scope":`...)
+	b = appendString(b, e.Scope)
+	if e.WorkspaceID != "" {
+		b = append(b, `,"workspace_id":`...)
+		b = appendString(b, e.WorkspaceID)
+	}
+	b = append(b, `,"source":`...)
+	b = appendString(b, e.Source)
+	b = append(b, `,"data":{},"depth":`...)
+	b = strconv.AppendInt(b, int64(e.Depth), 10)
+	b = append(b, `,"occurred_at":`...)
+	b = appendString(b, FormatTime(e.OccurredAt))
+	b = append(b, `,"webhook":`...)
+	b = append(b, e.Webhook...)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string (invalid UTF-8 becomes U+FFFD, as encoding/json does).
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
 }
 
 // marshalCompact is json.Marshal without HTML escaping and without the trailing newline.

@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,40 @@ func TestEnvelopeJSONRoundTrip(t *testing.T) {
 		var e Envelope
 		if err := json.Unmarshal([]byte(bad), &e); err == nil {
 			t.Errorf("Unmarshal(%s): no error", bad)
+		}
+	}
+}
+
+// TestEnvelopeStoredForm: an envelope whose data is in stored form marshals (by hand) to what
+// encoding/json would write, and unmarshals back with the stored form and an empty data.
+func TestEnvelopeStoredForm(t *testing.T) {
+	at := time.Date(2026, 1, 1, 1, 2, 3, 450000000, time.FixedZone("x", 3600))
+	for _, ws := range []string{"", "ws \"1\"\n\x01<é>\xff"} {
+		e := Envelope{ID: "evt_1", Kind: KindWebhook, Scope: "workspace", WorkspaceID: ws, Source: SourceWebhook,
+			Depth: 2, OccurredAt: at, Data: map[string]any{"ignored": true}, Webhook: json.RawMessage(`{"body":"x\u2028","n":[1,2]}`)}
+		got, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(envelopeJSON{ID: e.ID, Kind: e.Kind, Scope: e.Scope, WorkspaceID: e.WorkspaceID, Source: e.Source,
+			Data: json.RawMessage(`{}`), Depth: e.Depth, OccurredAt: FormatTime(e.OccurredAt), Webhook: e.Webhook})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("%s: %v", got, err)
+		}
+		_ = json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("stored form\n got  %s\n want %s", got, want)
+		}
+		var back Envelope
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		if len(back.Data) != 0 || string(back.Webhook) != string(e.Webhook) || !back.OccurredAt.Equal(at) {
+			t.Fatalf("round trip %+v", back)
 		}
 	}
 }

@@ -31,6 +31,7 @@ type Metrics struct {
 	reconcileFailed prometheus.Counter
 	webhookTotal    *prometheus.CounterVec
 	webhookDuration prometheus.Histogram
+	deliveryDropped prometheus.Counter
 	eventsTotal     *prometheus.CounterVec
 	tasksTotal      *prometheus.CounterVec
 	channelTotal    *prometheus.CounterVec
@@ -70,6 +71,8 @@ func New(version, store string, runs RunCounter) *Metrics {
 	m.webhookTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agh_webhook_requests_total", Help: "Webhook requests by verification outcome."}, []string{"scheme", "outcome", "reason"})
 	m.webhookDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "agh_webhook_request_duration_seconds", Help: "Webhook request handling time.",
 		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .5}})
+	m.deliveryDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "agh_webhook_delivery_log_dropped_total",
+		Help: "Delivery-log records of non-admitting deliveries dropped because the background queue was full."})
 	m.eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agh_events_total", Help: "Envelopes published."}, []string{"source"})
 	m.tasksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agh_tasks_total", Help: "Tasks that reached a final status."}, []string{"status"})
 	m.channelTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agh_channel_notifications_total", Help: "Channel notifications by result."}, []string{"result"})
@@ -81,7 +84,7 @@ func New(version, store string, runs RunCounter) *Metrics {
 		Buckets: []float64{.0001, .0005, .001, .002, .005, .01, .025, .05, .1, .5}}, []string{"store"})
 	m.clockSkew = prometheus.NewGauge(prometheus.GaugeOpts{Name: "agh_clock_skew_seconds", Help: "Node clock minus database clock (PostgreSQL only)."})
 	for _, c := range []prometheus.Collector{m.runsTotal, m.runsGauge, m.runDuration, m.dispatchLag, m.slotsTotal, m.fireLimited,
-		m.overlapSkipped, m.retries, m.loopGuard, m.reconcileFailed, m.webhookTotal, m.webhookDuration, m.eventsTotal,
+		m.overlapSkipped, m.retries, m.loopGuard, m.reconcileFailed, m.webhookTotal, m.webhookDuration, m.deliveryDropped, m.eventsTotal,
 		m.tasksTotal, m.channelTotal, m.httpTotal, m.httpDuration, m.reloads, m.storeLatency} {
 		f(c)
 	}
@@ -135,6 +138,9 @@ func (m *Metrics) Slots(outcome, reason string, n int) {
 	m.slotsTotal.WithLabelValues(outcome, reason).Add(float64(n))
 }
 func (m *Metrics) ReconcileFailed() { m.reconcileFailed.Inc() }
+
+// DeliveryLogDropped counts a delivery record dropped because the delivery-log queue was full.
+func (m *Metrics) DeliveryLogDropped() { m.deliveryDropped.Inc() }
 
 // Task counts a task that reached a final status.
 func (m *Metrics) Task(status string) { m.tasksTotal.WithLabelValues(status).Inc() }

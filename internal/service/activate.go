@@ -62,7 +62,7 @@ func (s *Service) Activate(ctx context.Context, env *events.Envelope) (*Activati
 			ReceivedAt: now, Source: "event", EventID: env.ID, EventKind: env.Kind, Depth: env.Depth}
 		if !events.Filter(t.Filter).Match(env) {
 			d.Outcome, d.Reason = automation.DeliveryFiltered, ReasonFilterMismatch
-			if err := s.writeDelivery(ctx, d); err != nil {
+			if err := s.logDelivery(ctx, d); err != nil {
 				return nil, err
 			}
 			continue
@@ -71,7 +71,7 @@ func (s *Service) Activate(ctx context.Context, env *events.Envelope) (*Activati
 		if env.LoopGuarded() {
 			d.Outcome, d.Reason = automation.DeliverySkipped, ReasonLoopGuard
 			res.Skipped = append(res.Skipped, Skipped{TriggerID: t.ID, Reason: ReasonLoopGuard})
-			if err := s.writeDelivery(ctx, d); err != nil {
+			if err := s.logDelivery(ctx, d); err != nil {
 				return nil, err
 			}
 			s.metrics().LoopGuard()
@@ -102,6 +102,9 @@ func (s *Service) Activate(ctx context.Context, env *events.Envelope) (*Activati
 		})
 		if err != nil {
 			return nil, err
+		}
+		if d.Outcome != "" {
+			s.trimDeliveries(ctx, t.ID)
 		}
 		switch {
 		case ar.Run != nil:
@@ -140,10 +143,8 @@ func (s *Service) triggerRun(t *automation.Trigger, env *events.Envelope, raw []
 	}
 }
 
-func (s *Service) writeDelivery(ctx context.Context, d *automation.Delivery) error {
-	return s.Store.Write(ctx, func(tx store.Tx) error { return s.insertDelivery(tx, d) })
-}
-
+// insertDelivery writes one delivery record; a record of a trigger deleted meanwhile is
+// dropped. The log is trimmed separately (pruneDeliveries, from the delivery-log writer).
 func (s *Service) insertDelivery(tx store.Tx, d *automation.Delivery) error {
 	if err := tx.InsertDelivery(d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -151,8 +152,13 @@ func (s *Service) insertDelivery(tx store.Tx, d *automation.Delivery) error {
 		}
 		return err
 	}
+	return nil
+}
+
+// pruneDeliveries keeps the newest deliveries_per_trigger records of a trigger.
+func (s *Service) pruneDeliveries(tx store.Tx, triggerID string) error {
 	if keep := s.Config().Automation.DeliveriesPerTrigger; keep > 0 {
-		return tx.PruneDeliveries(d.TriggerID, keep)
+		return tx.PruneDeliveries(triggerID, keep)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ func (s *Service) SyncConfigTriggers(ctx context.Context, cfg *config.Config) er
 	type change struct{ id, kind string }
 	var changed []change
 	var canceled []*automation.Run
-	err := s.Store.Write(ctx, func(tx store.Tx) error {
+	err := s.writeTriggers(ctx, func(tx store.Tx) error {
 		changed, canceled = nil, nil
 		all, err := tx.AllTriggers(ctx)
 		if err != nil {

@@ -10,6 +10,7 @@ type Metrics interface {
 	Webhook(scheme, outcome, reason string)
 	Slots(outcome, reason string, n int)
 	ReconcileFailed()
+	DeliveryLogDropped()
 }
 
 type nopMetrics struct{}
@@ -21,6 +22,7 @@ func (nopMetrics) Event(string)                   {}
 func (nopMetrics) Webhook(string, string, string) {}
 func (nopMetrics) Slots(string, string, int)      {}
 func (nopMetrics) ReconcileFailed()               {}
+func (nopMetrics) DeliveryLogDropped()            {}
 
 // SetMetrics installs the metrics sink (before serving).
 func (s *Service) SetMetrics(m Metrics) { s.metricsSink = m }

@@ -64,6 +64,12 @@ type Service struct {
 
 	cfg      atomic.Pointer[config.Config]
 	notifier atomic.Pointer[notifierBox]
+	// triggers caches webhook triggers with their decrypted secrets (triggercache.go).
+	triggers triggerCache
+	// claims remembers which delivery ids may have a replay claim (triggercache.go).
+	claims claimIndex
+	// dlog writes the records of non-admitting deliveries in the background (deliverylog.go).
+	dlog deliveryLog
 	// Delegate admits task-backed fires (nil until task delegation is wired).
 	Delegate func(tx store.Tx, job *automation.Job, run *automation.Run) error
 }
@@ -71,6 +77,7 @@ type Service struct {
 // New returns a service over st.
 func New(st store.Store, clk clock.Clock, cfg *config.Config) *Service {
 	s := &Service{Store: st, Clock: clk, NodeID: cfg.NodeID}
+	s.triggers.local = st.Kind() == "sqlite"
 	s.cfg.Store(cfg)
 	s.notifier.Store(&notifierBox{nopNotifier{}})
 	return s

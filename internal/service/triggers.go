@@ -31,6 +31,22 @@ func (s *Service) sealSecret(t *automation.Trigger, plaintext []byte, slot strin
 	return sealed, s.Key.Fingerprint(plaintext), nil
 }
 
+// openSecrets decrypts a trigger's current and previous secrets (nil when absent), whatever
+// the previous one's expiry.
+func (s *Service) openSecrets(t *automation.Trigger) (current, prev []byte, err error) {
+	if len(t.SecretSealed) > 0 {
+		if current, err = s.Key.Open(t.SecretSealed, secrets.AAD(t.ID, secrets.SlotCurrent)); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(t.PreviousSealed) > 0 {
+		if prev, err = s.Key.Open(t.PreviousSealed, secrets.AAD(t.ID, secrets.SlotPrevious)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return current, prev, nil
+}
+
 // TriggerSecrets returns the plaintext secrets valid at now: current first, then an
 // unexpired previous one.
 func (s *Service) TriggerSecrets(t *automation.Trigger, now time.Time) ([][]byte, error) {
@@ -76,7 +92,7 @@ func (s *Service) CreateTrigger(ctx context.Context, in *automation.TriggerInput
 			return nil, err
 		}
 	}
-	if err := s.Store.Write(ctx, func(tx store.Tx) error { return tx.InsertTrigger(t) }); err != nil {
+	if err := s.writeTriggers(ctx, func(tx store.Tx) error { return tx.InsertTrigger(t) }); err != nil {
 		return nil, mapTriggerErr(err)
 	}
 	s.notify().TriggerChanged(t.ID, ChangeCreated)
@@ -87,7 +103,7 @@ func (s *Service) CreateTrigger(ctx context.Context, in *automation.TriggerInput
 func (s *Service) PatchTrigger(ctx context.Context, id string, in *automation.TriggerInput) (*automation.Trigger, error) {
 	env := s.Env(ctx)
 	var out *automation.Trigger
-	err := s.Store.Write(ctx, func(tx store.Tx) error {
+	err := s.writeTriggers(ctx, func(tx store.Tx) error {
 		old, err := tx.LockTrigger(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return automation.ErrTriggerNotFound
@@ -149,7 +165,7 @@ func (s *Service) PatchTrigger(ctx context.Context, id string, in *automation.Tr
 // its active runs (SPEC §4.2.14).
 func (s *Service) DeleteTrigger(ctx context.Context, id string, allowConfig bool) error {
 	var canceled []*automation.Run
-	err := s.Store.Write(ctx, func(tx store.Tx) error {
+	err := s.writeTriggers(ctx, func(tx store.Tx) error {
 		old, err := tx.LockTrigger(id)
 		if errors.Is(err, store.ErrNotFound) {
 			return automation.ErrTriggerNotFound

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -29,10 +28,29 @@ type WebhookRequest struct {
 // errWebhookNotRegistered is the 404 of steps 2 and 3.
 var errWebhookNotRegistered = &automation.NotFoundError{Message: "automation: webhook trigger not registered"}
 
+// errStaleTrigger makes the admitting transaction give up because the trigger the delivery was
+// verified and filtered with is no longer the committed one; the delivery is processed again.
+var errStaleTrigger = errors.New("service: webhook trigger changed during the delivery")
+
+// errRefused rolls back an admission refused by the overlap policy or the fire limit (and with
+// it the replay claim inserted before it).
+var errRefused = errors.New("service: admission refused")
+
+// maxWebhookAttempts bounds how often one delivery is processed again because its trigger
+// changed meanwhile; the last attempt decides with the locked row.
+const maxWebhookAttempts = 3
+
 // DeliverWebhook processes a webhook request in the order of SPEC §9.2. Refusals are
 // returned as errors: *automation.ValidationError (400), *automation.NotFoundError (404),
 // *webhook.Rejection (400/401/413), *automation.ReplayError and *automation.FireLimitedError
 // (409). Every request whose webhook id resolves writes one delivery record.
+//
+// The trigger and its decrypted secrets come from a cache (triggercache.go). Everything up to
+// and including the filter is decided before any write: deliveries that admit no run
+// (rejected, replayed, filtered, refused) queue their delivery record for the background
+// delivery-log writer (deliverylog.go) and never wait for the store's writer. A matching
+// delivery commits its run, replay claim and delivery record in one transaction, which first
+// checks that the cached trigger is still the committed one.
 func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*ActivationResult, error) {
 	received := s.now()
 	slug, webhookID, err := webhook.ParseEndpoint(req.Endpoint)
@@ -40,13 +58,51 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 		s.metrics().Webhook("", automation.DeliveryRejected, "malformed_endpoint")
 		return nil, automation.Invalid("%s", err.Error())
 	}
-	t, err := s.Store.TriggerByWebhookID(ctx, webhookID)
+	w := &webhookDelivery{s: s, req: req, received: received, slug: slug, webhookID: webhookID}
+	for attempt := 1; ; attempt++ {
+		res, err := w.process(ctx, attempt > 1, attempt == maxWebhookAttempts)
+		if errors.Is(err, errStaleTrigger) && attempt < maxWebhookAttempts {
+			continue
+		}
+		return res, err
+	}
+}
+
+// webhookDelivery is one request being processed; the body is read once even when the
+// delivery is processed again.
+type webhookDelivery struct {
+	s         *Service
+	req       WebhookRequest
+	received  time.Time
+	slug      string
+	webhookID string
+
+	bodyRead bool
+	body     []byte
+	bodyN    int64
+	tooLarge bool
+	bodyErr  error
+}
+
+func (w *webhookDelivery) readBody() {
+	if !w.bodyRead {
+		w.bodyRead = true
+		w.body, w.bodyN, w.tooLarge, w.bodyErr = webhook.ReadBody(w.req.Body, w.req.ContentLength)
+	}
+}
+
+// process runs SPEC §9.2 once. reload bypasses the trigger cache; last lets the locked trigger
+// row decide instead of failing with errStaleTrigger.
+func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*ActivationResult, error) {
+	s, req, received := w.s, w.req, w.received
+	e, err := s.webhookTrigger(ctx, w.webhookID, received, !reload)
 	if errors.Is(err, store.ErrNotFound) {
 		s.metrics().Webhook("", automation.DeliveryRejected, "unknown_endpoint")
 		return nil, errWebhookNotRegistered
 	} else if err != nil {
 		return nil, err
 	}
+	t := e.t
 	d := &automation.Delivery{ID: automation.NewID(automation.PrefixDelivery, received), TriggerID: t.ID,
 		ReceivedAt: received, Source: "webhook", EventKind: events.KindWebhook, SignatureScheme: t.SignatureScheme,
 		RemoteAddr: req.RemoteAddr}
@@ -57,7 +113,7 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 			s.Log.Info("webhook rejected", "component", "webhook", "trigger_id", t.ID, "delivery_id", d.DeliveryID,
 				"reason", reason, "status", status)
 		}
-		if werr := s.writeDelivery(ctx, d); werr != nil {
+		if werr := s.logDelivery(ctx, d); werr != nil {
 			return nil, werr
 		}
 		return nil, err
@@ -65,7 +121,7 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 	if !t.Enabled || !t.IsWebhook() {
 		return reject(404, "disabled", errWebhookNotRegistered)
 	}
-	if t.EndpointSlug != slug || t.Scope != req.Scope || t.WorkspaceID != req.WorkspaceID {
+	if t.EndpointSlug != w.slug || t.Scope != req.Scope || t.WorkspaceID != req.WorkspaceID {
 		return reject(404, "endpoint_mismatch", errWebhookNotRegistered)
 	}
 	h, rej := webhook.ParseHeaders(t.SignatureScheme, req.Header)
@@ -76,20 +132,17 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 	if rej := h.CheckFreshness(received); rej != nil {
 		return reject(rej.Status, rej.Reason, rej)
 	}
-	body, n, tooLarge, err := webhook.ReadBody(req.Body, req.ContentLength)
-	d.BodyBytes = n
-	if tooLarge {
+	w.readBody()
+	body := w.body
+	d.BodyBytes = w.bodyN
+	if w.tooLarge {
 		rej := webhook.PayloadTooLarge()
 		return reject(rej.Status, rej.Reason, rej)
 	}
-	if err != nil {
-		return nil, err
+	if w.bodyErr != nil {
+		return nil, w.bodyErr
 	}
-	secrets, err := s.TriggerSecrets(t, received)
-	if err != nil {
-		return reject(500, "internal", err)
-	}
-	which, ok := h.Verify(body, secrets)
+	which, ok := h.Verify(body, e.secretsAt(received))
 	if !ok {
 		rej := webhook.SignatureInvalid()
 		return reject(rej.Status, rej.Reason, rej)
@@ -107,97 +160,153 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 		h.DeliveryID = id
 		d.DeliveryID = id
 	}
+	// Step 9: a committed claim younger than the retention answers 409. The admitting
+	// transaction inserts the claim under its unique constraint, so a claim committed after
+	// this read still wins there.
+	retention := s.Config().Automation.ReplayRetention
+	expiredClaim := false
+	if s.mayHaveClaim(ctx, t.ID, h.DeliveryID) {
+		claim, err := s.Store.GetReplayClaim(ctx, t.ID, h.DeliveryID)
+		switch {
+		case err == nil && received.Sub(claim.CreatedAt) < retention:
+			d.RunIDs = claim.RunIDs
+			return w.replayed(ctx, t, d, claim)
+		case err == nil:
+			expiredClaim = true
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	meta := webhook.Meta{Endpoint: req.Endpoint, Slug: w.slug, WebhookID: w.webhookID,
+		DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}
 	env := &events.Envelope{
 		ID: automation.NewID(automation.PrefixEvent, received), Kind: events.KindWebhook, Scope: t.Scope,
 		WorkspaceID: t.WorkspaceID, Source: events.SourceWebhook, Depth: 0, OccurredAt: received,
-		Data: webhook.Normalize(body, webhook.Meta{Endpoint: req.Endpoint, Slug: slug, WebhookID: webhookID,
-			DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}),
+		Data: webhook.Normalize(body, meta),
 	}
 	d.EventID = env.ID
 	res := &ActivationResult{EventID: env.ID, DeliveryID: h.DeliveryID}
 	s.metrics().Event(events.SourceWebhook)
-	raw, err := json.Marshal(env)
+	if !events.Filter(t.Filter).Match(env) {
+		return w.filtered(ctx, t, d, res)
+	}
+	// The run stores the envelope with its data in compact form (webhook.Stored) when it can.
+	stored := *env
+	stored.Webhook = webhook.Store(body, meta)
+	raw, err := stored.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
-	retention := s.Config().Automation.ReplayRetention
 	var (
-		ar       admit.Result
-		replayed *automation.ReplayClaim
-		filtered bool
-		gone     bool
+		ar        admit.Result
+		gone      bool
+		late      bool // the locked row's filter does not match (last attempt only)
+		conflict  bool
+		deleteOld = expiredClaim
 	)
-	err = s.Store.Write(ctx, func(tx store.Tx) error {
-		ar, replayed, filtered, gone = admit.Result{}, nil, false, false
-		cur, err := tx.LockTrigger(t.ID)
-		if errors.Is(err, store.ErrNotFound) {
-			gone = true
-			return nil
-		} else if err != nil {
-			return err
-		}
-		claim, err := tx.GetReplayClaim(ctx, t.ID, h.DeliveryID)
-		switch {
-		case err == nil && received.Sub(claim.CreatedAt) < retention:
-			replayed = claim
-			d.Outcome, d.Reason, d.StatusCode, d.RunIDs = automation.DeliveryRejected, "replay", 409, claim.RunIDs
-			return s.insertDelivery(tx, d)
-		case err == nil:
-			if err := tx.DeleteReplayClaim(t.ID, h.DeliveryID); err != nil {
-				return err
+	for round := 0; ; round++ {
+		err = s.Store.Write(ctx, func(tx store.Tx) error {
+			ar, gone, late = admit.Result{}, false, false
+			pol := t
+			if !s.triggers.fresh(e) {
+				cur, err := tx.LockTrigger(t.ID)
+				if errors.Is(err, store.ErrNotFound) {
+					gone = true
+					return nil
+				} else if err != nil {
+					return err
+				}
+				if !sameTrigger(cur, t) {
+					if !last {
+						return errStaleTrigger
+					}
+					if !cur.Enabled || !cur.IsWebhook() || cur.WebhookID != w.webhookID {
+						gone = true
+						return nil
+					}
+					if !events.Filter(cur.Filter).Match(env) {
+						late = true
+						return nil
+					}
+					pol = cur
+				}
 			}
-		case !errors.Is(err, store.ErrNotFound):
-			return err
-		}
-		if !events.Filter(cur.Filter).Match(env) {
-			filtered = true
-			d.Outcome, d.Reason, d.StatusCode = automation.DeliveryFiltered, ReasonFilterMismatch, 200
-			return s.insertDelivery(tx, d)
-		}
-		run := s.triggerRun(cur, env, raw, automation.OriginWebhook, received)
-		run.DeliveryID = h.DeliveryID
-		if ar, err = admit.Admit(tx, policyOf(cur), run, received); err != nil {
-			return err
-		}
-		switch ar.Refused {
-		case admit.RefusedOverlap:
-			d.Outcome, d.Reason, d.StatusCode = automation.DeliverySkipped, admit.RefusedOverlap, 200
-		case admit.RefusedFireLimit:
-			d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, admit.RefusedFireLimit, 409
-		default:
+			if deleteOld {
+				if err := tx.DeleteReplayClaim(t.ID, h.DeliveryID); err != nil {
+					return err
+				}
+			}
+			run := s.triggerRun(pol, env, raw, automation.OriginWebhook, received)
+			run.DeliveryID = h.DeliveryID
 			if err := tx.InsertReplayClaim(&automation.ReplayClaim{TriggerID: t.ID, DeliveryID: h.DeliveryID,
 				RunIDs: []string{run.ID}, CreatedAt: received}); err != nil {
 				return err
 			}
-			d.Outcome, d.StatusCode, d.RunIDs = automation.DeliveryAccepted, 200, []string{run.ID}
+			var err error
+			if ar, err = admit.Admit(tx, policyOf(pol), run, received); err != nil {
+				return err
+			}
+			if ar.Refused != "" {
+				return errRefused
+			}
+			d.Outcome, d.Reason, d.StatusCode, d.RunIDs = automation.DeliveryAccepted, "", 200, []string{run.ID}
+			return s.insertDelivery(tx, d)
+		})
+		conflict = store.IsConflict(err, store.UniqueReplayClaim)
+		if !conflict || round >= 2 {
+			break
 		}
-		return s.insertDelivery(tx, d)
-	})
-	if err != nil {
-		return nil, err
+		// Another delivery with this id committed its claim after our read: replay, unless
+		// that claim has already expired.
+		claim, cerr := s.Store.GetReplayClaim(ctx, t.ID, h.DeliveryID)
+		switch {
+		case cerr == nil && received.Sub(claim.CreatedAt) < retention:
+			d.RunIDs = claim.RunIDs
+			return w.replayed(ctx, t, d, claim)
+		case cerr == nil:
+			deleteOld = true
+		case errors.Is(cerr, store.ErrNotFound):
+			deleteOld = false
+		default:
+			return nil, cerr
+		}
 	}
 	switch {
+	case errors.Is(err, errStaleTrigger):
+		s.triggers.invalidate()
+		return nil, err
+	case errors.Is(err, errRefused):
+	case err != nil:
+		return nil, err
 	case gone:
+		s.triggers.invalidate()
 		return nil, errWebhookNotRegistered
-	case replayed != nil:
-		s.metrics().Webhook(t.SignatureScheme, automation.DeliveryRejected, "replay")
-		return nil, &automation.ReplayError{RunIDs: replayed.RunIDs}
-	case filtered:
-		s.metrics().Webhook(t.SignatureScheme, automation.DeliveryFiltered, ReasonFilterMismatch)
-		return res, nil
+	case late:
+		s.triggers.invalidate()
+		return w.filtered(ctx, t, d, res)
 	}
 	res.Matched = 1
 	switch ar.Refused {
 	case admit.RefusedOverlap:
+		d.Outcome, d.Reason, d.StatusCode = automation.DeliverySkipped, admit.RefusedOverlap, 200
+		if err := s.logDelivery(ctx, d); err != nil {
+			return nil, err
+		}
 		s.metrics().Webhook(t.SignatureScheme, automation.DeliverySkipped, admit.RefusedOverlap)
 		s.metrics().OverlapSkipped(automation.OriginWebhook)
 		res.Skipped = []Skipped{{TriggerID: t.ID, Reason: admit.RefusedOverlap}}
 		return res, nil
 	case admit.RefusedFireLimit:
+		d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, admit.RefusedFireLimit, 409
+		if err := s.logDelivery(ctx, d); err != nil {
+			return nil, err
+		}
 		s.metrics().Webhook(t.SignatureScheme, automation.DeliveryRejected, admit.RefusedFireLimit)
 		s.metrics().FireLimited(automation.OriginWebhook)
 		return nil, ar.FireLimit
 	}
+	s.claims.add(t.ID, h.DeliveryID)
+	s.trimDeliveries(ctx, t.ID)
 	s.metrics().Webhook(t.SignatureScheme, automation.DeliveryAccepted, "")
 	res.Runs = []*automation.Run{ar.Run}
 	changed := append([]*automation.Run{ar.Run}, ar.Superseded...)
@@ -208,10 +317,32 @@ func (s *Service) DeliverWebhook(ctx context.Context, req WebhookRequest) (*Acti
 	return res, nil
 }
 
+// replayed answers 409 replay (step 9) and queues the rejected(replay) record.
+func (w *webhookDelivery) replayed(ctx context.Context, t *automation.Trigger, d *automation.Delivery, claim *automation.ReplayClaim) (*ActivationResult, error) {
+	d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, "replay", 409
+	if err := w.s.logDelivery(ctx, d); err != nil {
+		return nil, err
+	}
+	w.s.metrics().Webhook(t.SignatureScheme, automation.DeliveryRejected, "replay")
+	return nil, &automation.ReplayError{RunIDs: claim.RunIDs}
+}
+
+// filtered answers 200 with matched 0 (step 10) and queues the filtered record.
+func (w *webhookDelivery) filtered(ctx context.Context, t *automation.Trigger, d *automation.Delivery, res *ActivationResult) (*ActivationResult, error) {
+	d.Outcome, d.Reason, d.StatusCode = automation.DeliveryFiltered, ReasonFilterMismatch, 200
+	if err := w.s.logDelivery(ctx, d); err != nil {
+		return nil, err
+	}
+	w.s.metrics().Webhook(t.SignatureScheme, automation.DeliveryFiltered, ReasonFilterMismatch)
+	return res, nil
+}
+
 // PruneReplayClaims deletes replay claims older than the retention (SPEC §7.10 step 4).
 func (s *Service) PruneReplayClaims(ctx context.Context) error {
 	before := s.now().Add(-s.Config().Automation.ReplayRetention)
-	return s.Store.Write(ctx, func(tx store.Tx) error { return tx.PruneReplayClaims(before) })
+	err := s.Store.Write(ctx, func(tx store.Tx) error { return tx.PruneReplayClaims(before) })
+	s.claims.reset()
+	return err
 }
 
 // PruneExpiredSecrets deletes previous webhook secrets whose validity ended (SPEC §9.8).
@@ -225,7 +356,7 @@ func (s *Service) PruneExpiredSecrets(ctx context.Context) error {
 		if len(t.PreviousSealed) == 0 || now.Before(t.PreviousExpiresAt) {
 			continue
 		}
-		err := s.Store.Write(ctx, func(tx store.Tx) error {
+		err := s.writeTriggers(ctx, func(tx store.Tx) error {
 			cur, err := tx.LockTrigger(t.ID)
 			if err != nil || len(cur.PreviousSealed) == 0 || now.Before(cur.PreviousExpiresAt) {
 				return nil

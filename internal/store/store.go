@@ -182,6 +182,9 @@ type Reader interface {
 	ListDeliveries(ctx context.Context, q DeliveryQuery) ([]*automation.Delivery, error)
 	// GetReplayClaim returns the claim of (trigger, delivery id), or ErrNotFound.
 	GetReplayClaim(ctx context.Context, triggerID, deliveryID string) (*automation.ReplayClaim, error)
+	// ReplayClaimIDs returns the delivery ids of up to limit replay claims of a trigger, in no
+	// particular order.
+	ReplayClaimIDs(ctx context.Context, triggerID string, limit int) ([]string, error)
 
 	// NextScheduledAt returns the earliest scheduled_at after `after` among scheduled runs
 	// (the dispatcher sleeps until then).

@@ -31,6 +31,84 @@ const (
 	KeyGitHubEvent  = "github_event"
 )
 
+// Stored is the compact form in which a webhook envelope's data is stored with a run: the raw
+// body and the metadata of Normalize, about half the size of the normalized data (which holds
+// the body twice, parsed and as "payload"). Data rebuilds exactly what Normalize returned.
+type Stored struct {
+	Body        string `json:"body"`
+	Endpoint    string `json:"endpoint"`
+	Slug        string `json:"endpoint_slug"`
+	WebhookID   string `json:"webhook_id"`
+	DeliveryID  string `json:"delivery_id"`
+	GitHubEvent string `json:"github_event,omitempty"`
+	Timestamp   string `json:"timestamp"`
+}
+
+// Store returns the compact form of Normalize(body, meta) as JSON, or nil when body is not
+// valid UTF-8 (the data must then be stored normalized: a JSON string cannot hold the raw
+// bytes).
+func Store(body []byte, meta Meta) []byte {
+	if !utf8.Valid(body) {
+		return nil
+	}
+	// Written by hand: this runs for every admitted delivery, and encoding/json spends most
+	// of its time validating and compacting what it has just written.
+	b := make([]byte, 0, len(body)+len(body)/8+256)
+	b = append(b, `{"body":`...)
+	b = appendJSONString(b, string(body))
+	for _, f := range [...]struct{ k, v string }{{"endpoint", meta.Endpoint}, {"endpoint_slug", meta.Slug},
+		{"webhook_id", meta.WebhookID}, {"delivery_id", meta.DeliveryID}, {"github_event", meta.GitHubEvent},
+		{"timestamp", meta.Timestamp.UTC().Format(time.RFC3339Nano)}} {
+		if f.k == "github_event" && f.v == "" {
+			continue
+		}
+		b = append(b, ',', '"')
+		b = append(b, f.k...)
+		b = append(b, '"', ':')
+		b = appendJSONString(b, f.v)
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// Data rebuilds the normalized data from its stored form.
+func (s *Stored) Data() (map[string]any, error) {
+	ts, err := time.Parse(time.RFC3339Nano, s.Timestamp)
+	if err != nil {
+		return nil, err
+	}
+	return Normalize([]byte(s.Body), Meta{Endpoint: s.Endpoint, Slug: s.Slug, WebhookID: s.WebhookID,
+		DeliveryID: s.DeliveryID, GitHubEvent: s.GitHubEvent, Timestamp: ts}), nil
+}
+
 // Normalize builds the envelope data of a verified delivery (SPEC §9.6).
 //
 // If body is exactly one JSON object with at least one key, its top-level

@@ -712,3 +712,44 @@ func TestNormalizeInvalidUTF8(t *testing.T) {
 		t.Errorf("payload = %q", p)
 	}
 }
+
+// TestStoredRoundTrip: the compact stored form rebuilds exactly the normalized data, whatever
+// the body; bodies that are not valid UTF-8 have no compact form.
+func TestStoredRoundTrip(t *testing.T) {
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	meta := Meta{Endpoint: "issues--wbh_1", Slug: "issues", WebhookID: "wbh_1", DeliveryID: "d-1", Timestamp: ts}
+	gh := meta
+	gh.GitHubEvent = "issues"
+	gh.Timestamp = time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.FixedZone("x", 3600))
+	bodies := []string{
+		`{"action":"opened","issue":{"number":42,"title":"Crash <on> & start"},"n":1.50e3}`,
+		`{"payload":"own","endpoint":"overwritten","x":[1,"\u00e9",null,true]}`,
+		``, `{}`, `[1,2]`, `"s"`, `null`, `{"a":1} trailing`, "  {\"a\" : \"\\u2028\"}\n", `not json`,
+		"ctl \x01\x1f\t\r\n\"\\ \u2028 \x7f é 😀",
+	}
+	for _, b := range bodies {
+		for _, m := range []Meta{meta, gh} {
+			raw := Store([]byte(b), m)
+			if raw == nil {
+				t.Fatalf("%q: no stored form", b)
+			}
+			var st Stored
+			if err := json.Unmarshal(raw, &st); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Normalize([]byte(b), m)
+			gj, _ := json.Marshal(got)
+			wj, _ := json.Marshal(want)
+			if !bytes.Equal(gj, wj) {
+				t.Fatalf("%q:\n got  %s\n want %s", b, gj, wj)
+			}
+		}
+	}
+	if Store([]byte("{\"a\":\"\xff\"}"), meta) != nil {
+		t.Fatal("invalid UTF-8 body stored in compact form")
+	}
+}

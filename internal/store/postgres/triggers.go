@@ -80,6 +80,15 @@ func (r reader) GetReplayClaim(ctx context.Context, triggerID, deliveryID string
 		" FROM replay_claims WHERE trigger_id = $1 AND delivery_id = $2", triggerID, deliveryID)
 }
 
+// ReplayClaimIDs returns the delivery ids of up to limit claims of a trigger.
+func (r reader) ReplayClaimIDs(ctx context.Context, triggerID string, limit int) ([]string, error) {
+	return getAll(ctx, r, func(sc sqlrow.Scanner) (string, error) {
+		var v string
+		err := sc.Scan(&v)
+		return v, err
+	}, "SELECT delivery_id FROM replay_claims WHERE trigger_id = $1 LIMIT $2", triggerID, limit)
+}
+
 // LockTrigger reads a trigger and locks its row (FOR UPDATE) until the end of the
 // transaction; after waiting for another holder it returns the row as that one committed it.
 func (t *txn) LockTrigger(id string) (*automation.Trigger, error) {

@@ -70,6 +70,7 @@ type Store struct {
 	stopped chan struct{} // closed when the writer goroutine has drained reqs and exited
 
 	stats writerStats
+	fires *fireTracker // used by the writer goroutine only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -112,6 +113,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s := &Store{
 		path:    abs,
 		reqs:    make(chan *request, maxBatch),
+		fires:   newFireTracker(),
 		stopped: make(chan struct{}),
 	}
 	ok := false

@@ -82,6 +82,17 @@ func (r reader) GetReplayClaim(ctx context.Context, triggerID, deliveryID string
 		" FROM replay_claims WHERE trigger_id = ? AND delivery_id = ?", triggerID, deliveryID)
 }
 
+// ReplayClaimIDs returns the delivery ids of up to limit claims of a trigger.
+func (r reader) ReplayClaimIDs(ctx context.Context, triggerID string, limit int) ([]string, error) {
+	return getAll(ctx, r, scanString, "SELECT delivery_id FROM replay_claims WHERE trigger_id = ? LIMIT ?", triggerID, limit)
+}
+
+func scanString(sc sqlrow.Scanner) (string, error) {
+	var v string
+	err := sc.Scan(&v)
+	return v, err
+}
+
 // LockTrigger reads a trigger (the single writer serializes writes).
 func (t *txn) LockTrigger(id string) (*automation.Trigger, error) { return t.GetTrigger(bg, id) }
 

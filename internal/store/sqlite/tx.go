@@ -17,6 +17,10 @@ import (
 type txn struct {
 	reader
 	done bool // set when the Write function has returned
+	// fires is the store's fire-limit tracker (fires.go); touched lists the definitions whose
+	// tracker this function changed, dropped if it fails.
+	fires   *fireTracker
+	touched []string
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -215,7 +219,22 @@ func (t *txn) InsertRun(r *automation.Run) error {
 	if err != nil {
 		return err
 	}
+	t.recordFire(r)
 	return t.countStatus(r.Status, 1)
+}
+
+// recordFire tells the fire-limit tracker about a run written with its started_at.
+func (t *txn) recordFire(r *automation.Run) {
+	if t.fires != nil && t.fires.record(r) {
+		t.touched = append(t.touched, defOf(r))
+	}
+}
+
+// FireCountBelow reports whether the definition certainly has fewer than max counted runs with
+// started_at in (since, until] (SPEC §7.4), from memory; false means "count in SQL"
+// (admit.CheckFireLimit then calls CountFires).
+func (t *txn) FireCountBelow(definitionID string, since, until time.Time, max int) bool {
+	return t.fires != nil && t.fires.below(definitionID, since, until, max)
 }
 
 // countStatus adds delta to the number of runs with status (table run_status_counts).
@@ -247,6 +266,7 @@ func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 		return false, err
 	}
 	if n > 0 {
+		t.recordFire(r)
 		if r.Status != fromStatus {
 			if err := t.countStatus(fromStatus, -1); err != nil {
 				return false, err
@@ -312,7 +332,39 @@ func (t *txn) CountFires(definitionID string, since, until time.Time) (int, time
 	if err := row.Scan(&n, &earliest); err != nil {
 		return 0, time.Time{}, err
 	}
+	if n >= trackFiresFrom && t.fires != nil && t.fires.defs[definitionID] == nil {
+		if err := t.trackFires(definitionID, since); err != nil {
+			return 0, time.Time{}, err
+		}
+	}
 	return n, sqlrow.FromNanos(earliest), nil
+}
+
+// trackFires starts the fire-limit tracker of a definition with its runs started after since.
+func (t *txn) trackFires(definitionID string, since time.Time) error {
+	rows, err := t.query(bg, `SELECT id, started_at FROM runs WHERE def_id = ? AND started_at > ?`,
+		definitionID, nanosOf(since))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var runs []firedRun
+	for rows.Next() {
+		var r firedRun
+		if err := rows.Scan(&r.id, &r.at); err != nil {
+			return err
+		}
+		runs = append(runs, r)
+		if len(runs) > maxTrackedFires {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	t.fires.load(definitionID, nanosOf(since), runs)
+	t.touched = append(t.touched, definitionID)
+	return nil
 }
 
 // ---- workspaces

@@ -134,6 +134,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	ctx := context.Background()
 	s.stats.batches.Add(1)
 	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
+		s.fires.reset()
 		answerAll(reqs, unavailable("begin", err))
 		return nil
 	}
@@ -143,6 +144,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		fnErr, brokenErr := s.runInSavepoint(ctx, r.fn)
 		results[i] = fnErr
 		if brokenErr != nil {
+			s.fires.reset()
 			_ = s.execW(ctx, "ROLLBACK")
 			for j := 0; j <= i; j++ {
 				if results[j] == nil {
@@ -154,6 +156,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		}
 	}
 	if err := s.execW(ctx, "COMMIT"); err != nil {
+		s.fires.reset()
 		_ = s.execW(ctx, "ROLLBACK")
 		answerAll(reqs, unavailable("commit", err))
 		return nil
@@ -170,11 +173,12 @@ func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fn
 	if err := s.execW(ctx, "SAVEPOINT w"); err != nil {
 		return nil, err
 	}
-	tx := &txn{reader: reader{st: s.wst}}
+	tx := &txn{reader: reader{st: s.wst}, fires: s.fires}
 	tx.reader.tx = tx
 	fnErr = callSafely(fn, tx)
 	tx.done = true
 	if fnErr != nil {
+		s.fires.drop(tx.touched)
 		if err := s.execW(ctx, "ROLLBACK TO w"); err != nil {
 			return fnErr, err
 		}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -152,6 +153,17 @@ func testDeliveriesAndReplayClaims(t *testing.T, s store.Store) {
 	write(t, s, func(tx store.Tx) error {
 		return tx.InsertReplayClaim(&automation.ReplayClaim{TriggerID: "trg_a", DeliveryID: "d2", RunIDs: []string{"run_2"}, CreatedAt: at(time.Hour)})
 	})
+	ids, err := s.ReplayClaimIDs(ctx, "trg_a", 10)
+	slices.Sort(ids)
+	if err != nil || !slices.Equal(ids, []string{"d1", "d2"}) {
+		t.Fatalf("claim ids %v %v", ids, err)
+	}
+	if ids, err = s.ReplayClaimIDs(ctx, "trg_a", 1); err != nil || len(ids) != 1 {
+		t.Fatalf("claim ids limit 1: %v %v", ids, err)
+	}
+	if ids, err = s.ReplayClaimIDs(ctx, "trg_none", 10); err != nil || len(ids) != 0 {
+		t.Fatalf("claim ids of an unknown trigger: %v %v", ids, err)
+	}
 	write(t, s, func(tx store.Tx) error { return tx.PruneReplayClaims(at(time.Minute)) })
 	if _, err := s.GetReplayClaim(ctx, "trg_a", "d1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("pruned claim still there: %v", err)
