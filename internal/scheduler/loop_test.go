@@ -328,3 +328,38 @@ func testTwoLoopsRace(t *testing.T, h *harness, start time.Time) {
 	}
 	t.Logf("final clock %v; %d runs; reconciliations %d + %d; slot outcomes %v", now, fired, total1, total2, outcomes)
 }
+
+// TestLoopRefresh: Refresh re-reads every job's next due instant with one query, so changes the
+// loop was not told about (made by another node) reach the heap: a moved schedule, a disabled
+// job and a deleted job.
+func TestLoopRefresh(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	a := h.create(hourly("a", "run_all"))
+	b := h.create(hourly("b", "run_all"))
+	c := h.create(hourly("c", "run_all"))
+	rl := startLoop(t, h, h.svc)
+	rl.waitArmed(t, at(day+"10:00:00Z"))
+	// Another node's service: its changes are not notified to this loop.
+	other := *h
+	other.svc = service.New(h.st, h.clk, h.svc.Config())
+	h.clk.Set(at(day + "09:31:00Z"))
+	other.patch(b, `{"schedule":{"mode":"cron","expr":"45 9 * * *"}}`)
+	other.patch(c, `{"enabled":false}`)
+	if err := other.svc.DeleteJob(h.ctx, a, false); err != nil {
+		t.Fatal(err)
+	}
+	if nd, _ := rl.loop.NextDue(); rl.loop.Len() != 3 || !nd.Equal(at(day+"10:00:00Z")) {
+		t.Fatalf("the loop changed without being told: heap %d, next %v", rl.loop.Len(), nd)
+	}
+	if err := rl.loop.Refresh(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	rl.waitArmed(t, at(day+"09:45:00Z"))
+	if rl.loop.Len() != 1 {
+		t.Fatalf("heap %d after refresh", rl.loop.Len())
+	}
+	h.clk.Set(at(day + "09:45:00Z"))
+	rl.waitArmed(t, at("2026-03-03T09:45:00Z"))
+	h.expectLedger(b, "fired 09:45 #1")
+	h.expectLedger(c)
+}
