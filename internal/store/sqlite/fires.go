@@ -40,9 +40,10 @@ type firedRun struct {
 }
 
 const (
-	// trackFiresFrom is the exact count from which a definition is tracked: below it the SQL
-	// count is cheap.
-	trackFiresFrom = 256
+	// trackFiresFrom is the exact count from which a definition is tracked. Counting costs
+	// about 0.8 µs per run in the window on top of the statement (~15 µs): at 64 runs the
+	// count already costs as much as the rest of a manual admission's reads.
+	trackFiresFrom = 64
 	// maxTrackedFires bounds one definition's tracker (memory); a larger window falls back to
 	// SQL.
 	maxTrackedFires = 200000
