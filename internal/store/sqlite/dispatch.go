@@ -17,12 +17,10 @@ func (t *txn) CountRunning() (int, error) {
 		return 0, err
 	}
 	var n int
-	if err := row.Scan(&n); errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	} else if err != nil {
+	if err := row.Scan(&n); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
 	}
-	return n, nil
+	return n + t.unwrittenCount(automation.RunRunning), nil
 }
 
 // The dispatcher queries name their index: without statistics (no ANALYZE) SQLite prefers the

@@ -41,6 +41,8 @@ type Options struct {
 	// WALPages is the WAL size, in pages, past which the checkpointer makes sure the WAL is
 	// rewound (checkpoint.go); 0 means defaultWALPages.
 	WALPages int
+
+	noBackstop bool // tests: no automatic checkpoint on the writer's connection at all
 }
 
 // ErrClosed is returned by Write and by reads after Close. It wraps store.ErrUnavailable.
@@ -57,8 +59,12 @@ type Store struct {
 	wst   *stmtCache
 	rdb   *sql.DB // read pool
 
-	cdb                *sql.DB     // the checkpointer's connection (checkpoint.go)
-	rewindWAL          atomic.Bool // set by the checkpointer, cleared by the writer's rewind
+	cdb       *sql.DB     // the checkpointer's connection (checkpoint.go)
+	rewindWAL atomic.Bool // set by the checkpointer, cleared by the writer's rewind
+
+	// pendingCounts are the per-status run count changes of the batch being committed
+	// (writer goroutine only; see txn.counts).
+	pendingCounts      map[string]int
 	stopCheckpoints    chan struct{}
 	checkpointsStopped chan struct{}
 
@@ -111,10 +117,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 
 	s := &Store{
-		path:    abs,
-		reqs:    make(chan *request, maxBatch),
-		fires:   newFireTracker(),
-		stopped: make(chan struct{}),
+		path: abs,
+		reqs: make(chan *request, maxBatch),
+
+		pendingCounts: map[string]int{},
+		fires:         newFireTracker(),
+		stopped:       make(chan struct{}),
 	}
 	ok := false
 	defer func() {
@@ -124,7 +132,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}()
 
 	// The writer: exactly one connection, kept for the life of the store.
-	s.wdb, err = sql.Open("sqlite", dsn(abs, false)+"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", walPagesBackstop*opts.WALPages)))
+	backstop := walPagesBackstop * opts.WALPages
+	if opts.noBackstop {
+		backstop = 0
+	}
+	s.wdb, err = sql.Open("sqlite", dsn(abs, false)+"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", backstop)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}

@@ -21,6 +21,11 @@ type txn struct {
 	// tracker this function changed, dropped if it fails.
 	fires   *fireTracker
 	touched []string
+	// counts are this function's changes to the per-status run counts; the writer adds them
+	// to the batch's (Store.pendingCounts) when the function succeeds and writes the batch's
+	// sums just before COMMIT (one statement per status instead of two per status change).
+	counts  map[string]int
+	pending map[string]int // the batch's, from the functions before this one
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -237,11 +242,34 @@ func (t *txn) FireCountBelow(definitionID string, since, until time.Time, max in
 	return t.fires != nil && t.fires.below(definitionID, since, until, max)
 }
 
-// countStatus adds delta to the number of runs with status (table run_status_counts).
+// countStatus adds delta to the number of runs with status (table run_status_counts, written
+// at the end of the batch: see txn.counts).
 func (t *txn) countStatus(status string, delta int) error {
-	_, err := t.exec(bg, `INSERT INTO run_status_counts (status, n) VALUES (?, ?)
-		ON CONFLICT (status) DO UPDATE SET n = n + excluded.n`, status, delta)
-	return err
+	if t.counts == nil {
+		t.counts = make(map[string]int, 2)
+	}
+	t.counts[status] += delta
+	return nil
+}
+
+// unwrittenCount is the change to status's count not yet in run_status_counts.
+func (t *txn) unwrittenCount(status string) int { return t.pending[status] + t.counts[status] }
+
+// CountRunsByStatus counts runs per status, including this batch's changes.
+func (t *txn) CountRunsByStatus(ctx context.Context) (map[string]int, error) {
+	out, err := t.reader.CountRunsByStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range []map[string]int{t.pending, t.counts} {
+		for status, d := range m {
+			out[status] += d
+			if out[status] == 0 {
+				delete(out, status)
+			}
+		}
+	}
+	return out, nil
 }
 
 // UpdateRun replaces the run row if its stored status is fromStatus and reports whether it did.

@@ -133,6 +133,7 @@ func (s *Store) commitBatch(batch []*request) {
 func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	ctx := context.Background()
 	s.stats.batches.Add(1)
+	clear(s.pendingCounts)
 	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
 		s.fires.reset()
 		answerAll(reqs, unavailable("begin", err))
@@ -155,7 +156,11 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 			return reqs[i+1:]
 		}
 	}
-	if err := s.execW(ctx, "COMMIT"); err != nil {
+	err := s.writeCounts(ctx)
+	if err == nil {
+		err = s.execW(ctx, "COMMIT")
+	}
+	if err != nil {
 		s.fires.reset()
 		_ = s.execW(ctx, "ROLLBACK")
 		answerAll(reqs, unavailable("commit", err))
@@ -173,7 +178,7 @@ func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fn
 	if err := s.execW(ctx, "SAVEPOINT w"); err != nil {
 		return nil, err
 	}
-	tx := &txn{reader: reader{st: s.wst}, fires: s.fires}
+	tx := &txn{reader: reader{st: s.wst}, fires: s.fires, pending: s.pendingCounts}
 	tx.reader.tx = tx
 	fnErr = callSafely(fn, tx)
 	tx.done = true
@@ -186,7 +191,30 @@ func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fn
 	if err := s.execW(ctx, "RELEASE w"); err != nil {
 		return fnErr, err
 	}
+	if fnErr == nil {
+		for status, d := range tx.counts {
+			s.pendingCounts[status] += d
+		}
+	}
 	return fnErr, nil
+}
+
+// writeCounts adds the batch's changes to the per-status run counts, inside its transaction.
+func (s *Store) writeCounts(ctx context.Context) error {
+	for status, d := range s.pendingCounts {
+		if d == 0 {
+			continue
+		}
+		st, err := s.wst.get(ctx, `INSERT INTO run_status_counts (status, n) VALUES (?, ?)
+			ON CONFLICT (status) DO UPDATE SET n = n + excluded.n`)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, status, d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // callSafely calls fn, turning a panic into a *PanicError.
