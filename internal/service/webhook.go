@@ -163,19 +163,17 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 	// Step 9: a committed claim younger than the retention answers 409. The admitting
 	// transaction inserts the claim under its unique constraint, so a claim committed after
 	// this read still wins there.
-	retention := s.Config().Automation.ReplayRetention
 	expiredClaim := false
 	if s.mayHaveClaim(ctx, t.ID, h.DeliveryID) {
-		claim, err := s.Store.GetReplayClaim(ctx, t.ID, h.DeliveryID)
-		switch {
-		case err == nil && received.Sub(claim.CreatedAt) < retention:
-			d.RunIDs = claim.RunIDs
-			return w.replayed(ctx, t, d, claim)
-		case err == nil:
-			expiredClaim = true
-		case !errors.Is(err, store.ErrNotFound):
+		claim, fresh, expired, err := s.readClaim(ctx, t.ID, h.DeliveryID, received)
+		if err != nil {
 			return nil, err
 		}
+		if fresh {
+			d.RunIDs = claim.RunIDs
+			return w.replayed(ctx, t, d, claim)
+		}
+		expiredClaim = expired
 	}
 	meta := webhook.Meta{Endpoint: req.Endpoint, Slug: w.slug, WebhookID: w.webhookID,
 		DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}
@@ -258,18 +256,15 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 		}
 		// Another delivery with this id committed its claim after our read: replay, unless
 		// that claim has already expired.
-		claim, cerr := s.Store.GetReplayClaim(ctx, t.ID, h.DeliveryID)
-		switch {
-		case cerr == nil && received.Sub(claim.CreatedAt) < retention:
-			d.RunIDs = claim.RunIDs
-			return w.replayed(ctx, t, d, claim)
-		case cerr == nil:
-			deleteOld = true
-		case errors.Is(cerr, store.ErrNotFound):
-			deleteOld = false
-		default:
+		claim, fresh, expired, cerr := s.readClaim(ctx, t.ID, h.DeliveryID, received)
+		if cerr != nil {
 			return nil, cerr
 		}
+		if fresh {
+			d.RunIDs = claim.RunIDs
+			return w.replayed(ctx, t, d, claim)
+		}
+		deleteOld = expired
 	}
 	switch {
 	case errors.Is(err, errStaleTrigger):
@@ -335,6 +330,22 @@ func (w *webhookDelivery) filtered(ctx context.Context, t *automation.Trigger, d
 	}
 	w.s.metrics().Webhook(t.SignatureScheme, automation.DeliveryFiltered, ReasonFilterMismatch)
 	return res, nil
+}
+
+// readClaim reads the replay claim of (trigger, delivery id) as seen by a delivery received at
+// received: fresh is a claim younger than the retention (the delivery is a replay), expired
+// one past it (it no longer counts and is replaced). No claim is neither, without error.
+func (s *Service) readClaim(ctx context.Context, triggerID, deliveryID string, received time.Time) (claim *automation.ReplayClaim, fresh, expired bool, err error) {
+	claim, err = s.Store.GetReplayClaim(ctx, triggerID, deliveryID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, false, nil
+	case err != nil:
+		return nil, false, false, err
+	case received.Sub(claim.CreatedAt) < s.Config().Automation.ReplayRetention:
+		return claim, true, false, nil
+	}
+	return claim, false, true, nil
 }
 
 // PruneReplayClaims deletes replay claims older than the retention (SPEC §7.10 step 4).
