@@ -85,7 +85,7 @@ func (l *Loop) Len() int {
 }
 
 // Boot reconciles every enabled job once (SPEC §6.11) and fills the heap. It must run before
-// Run.
+// Run; Running reports true from its end until Run returns.
 func (l *Loop) Boot(ctx context.Context) error {
 	jobs, err := l.store.JobSchedules(ctx)
 	if err != nil {
@@ -123,6 +123,11 @@ func (l *Loop) Boot(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	// Running from here: the daemon starts Run in a goroutine right after Boot and serves
+	// /api/status at once, which must not report the scheduler stopped meanwhile.
+	l.mu.Lock()
+	l.running = true
+	l.mu.Unlock()
 	l.signal()
 	return nil
 }
