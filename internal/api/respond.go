@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -153,7 +152,5 @@ func emptyBody(w http.ResponseWriter, r *http.Request, root string) error {
 	}
 	return nil
 }
-
-func (s *Server) logger() *slog.Logger { return s.log }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

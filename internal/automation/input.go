@@ -2,7 +2,6 @@ package automation
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"sort"
 	"strconv"
@@ -35,11 +34,6 @@ func (o *object) child(name string) string { return o.path + "." + name }
 func (o *object) has(name string) bool {
 	_, ok := o.m[name]
 	return ok
-}
-
-func (o *object) isNull(name string) bool {
-	v, ok := o.m[name]
-	return ok && v == nil
 }
 
 func (o *object) fail(err error) {
@@ -224,8 +218,6 @@ func DecodeJSONObject(body []byte) (map[string]any, error) {
 	}
 	return m, nil
 }
-
-func quote(s string) string { return fmt.Sprintf("%q", s) }
 
 // WorkspaceInput is a decoded POST /api/workspaces body.
 type WorkspaceInput struct{ ID, Path string }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"strings"
 	"testing"
 )
@@ -304,7 +305,7 @@ func TestLeafString(t *testing.T) {
 		{1.5, "1.5", true},
 		{0.001, "0.001", true},
 		{1e-7, "0.0000001", true},
-		{-0.0, "0", true},
+		{math.Copysign(0, -1), "0", true},
 		{float32(1.1), "1.1", true},
 		{nan(), "", false},
 		{nil, "", false},

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,7 +47,7 @@ func buildAgh() {
 	watchParent(binDir)
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go") // not on PATH: the toolchain's
 	}
 	binPath = filepath.Join(binDir, "agh")
 	out, err := exec.Command(goBin, "build", "-o", binPath, AghPackage).CombinedOutput()

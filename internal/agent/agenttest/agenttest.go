@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -53,7 +52,7 @@ func build() {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go") // not on PATH: the toolchain's
 	}
 	binPath = filepath.Join(buildDir, "fixture")
 	out, err := exec.Command(goBin, "build", "-o", binPath, FixturePackage).CombinedOutput()
