@@ -19,10 +19,10 @@ import (
 // the checkpointer copies (a 1M-run seeding grew a 2.4 GB WAL). A blocking checkpoint from the
 // checkpointer's connection does not help either: it polls for a gap between the writer's
 // transactions and finds none under load. So when a passive round leaves the WAL past
-// WALPages, the checkpointer asks the writer, which runs a RESTART checkpoint between two
-// batches (rewind in writer.go): it copies only the frames the passive rounds have not reached
-// (about one interval of writes) and waits for readers to leave the WAL, so that the next write
-// rewinds it. The writer also keeps a distant automatic checkpoint (walPagesBackstop ×
+// WALPages, the checkpointer runs a second round and asks the writer, which runs a passive
+// checkpoint of its own between two batches (rewind): with no frame appended meanwhile it
+// copies the few frames left and reaches the end of the WAL, so that the next write rewinds
+// it. The writer also keeps a distant automatic checkpoint (walPagesBackstop ×
 // WALPages) in case the checkpointer stalls. Durability is unchanged: a commit is durable once
 // its WAL frames are fsynced, which the writer still does before answering.
 
@@ -69,9 +69,11 @@ func (s *Store) runCheckpointer(every time.Duration, walPages int) {
 		case <-t.C:
 			// Errors (SQLITE_BUSY while another process holds the checkpoint lock, say) are
 			// harmless: the frames stay in the WAL and the next tick tries again.
-			var busy, frames, copied int
-			err := s.cdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+			frames, _, err := checkpointResult(s.cdb.QueryRow(passiveCheckpoint))
 			if err == nil && frames >= walPages {
+				// Copy what was appended during that round too, so that the writer's own
+				// checkpoint has only a few frames left to copy.
+				_, _, _ = checkpointResult(s.cdb.QueryRow(passiveCheckpoint))
 				s.rewindWAL.Store(true)
 			}
 		}
@@ -91,11 +93,33 @@ func (s *Store) closeCheckpointer() error {
 	return err
 }
 
-// rewind runs the RESTART checkpoint the checkpointer asked for. The writer calls it between
-// batches, with no transaction open.
+// rewind runs the checkpoint the checkpointer asked for. The writer calls it between batches,
+// with no transaction open, so no frame is appended while it copies and the checkpoint reaches
+// the end of the WAL unless a reader still needs older frames; the next write then rewinds the
+// WAL. It is PASSIVE: a RESTART checkpoint would wait for readers through SQLite's busy handler,
+// which sleeps 1, 2, 5, 10 ms…, and those waits were the 10–20 ms writer stalls behind the
+// matching-webhook p99. When a reader kept it from finishing, the writer tries again after its
+// next batch.
 func (s *Store) rewind() {
-	if !s.rewindWAL.CompareAndSwap(true, false) {
+	if !s.rewindWAL.Load() {
 		return
 	}
-	_ = s.execW(context.Background(), "PRAGMA wal_checkpoint(RESTART)")
+	st, err := s.wst.get(context.Background(), passiveCheckpoint)
+	if err != nil {
+		return
+	}
+	frames, copied, err := checkpointResult(st.QueryRow())
+	if err == nil && copied >= frames {
+		s.rewindWAL.Store(false)
+	}
+}
+
+const passiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)"
+
+// checkpointResult reads the row of a wal_checkpoint pragma: the frames in the WAL and how many
+// of them are now in the database file.
+func checkpointResult(row *sql.Row) (frames, copied int, err error) {
+	var busy int
+	err = row.Scan(&busy, &frames, &copied)
+	return frames, copied, err
 }

@@ -829,7 +829,7 @@ func TestCheckpointerCopiesTheWAL(t *testing.T) {
 }
 
 // Under sustained concurrent writes passive checkpoints never catch up with the end of the WAL,
-// so SQLite could never rewind it: the checkpointer's RESTART past WALPages keeps it bounded.
+// so SQLite could never rewind it: the writer's own checkpoint past WALPages keeps it bounded.
 func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "agh.db")
 	s, err := Open(context.Background(), path, Options{CheckpointInterval: 5 * time.Millisecond, WALPages: 256, noBackstop: true})
