@@ -165,13 +165,9 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 	// this read still wins there.
 	expiredClaim := false
 	if s.mayHaveClaim(ctx, t.ID, h.DeliveryID) {
-		claim, fresh, expired, err := s.readClaim(ctx, t.ID, h.DeliveryID, received)
-		if err != nil {
-			return nil, err
-		}
-		if fresh {
-			d.RunIDs = claim.RunIDs
-			return w.replayed(ctx, t, d, claim)
+		res, expired, err := w.replay(ctx, t, d, h.DeliveryID, received)
+		if res != nil || err != nil {
+			return res, err
 		}
 		expiredClaim = expired
 	}
@@ -256,13 +252,9 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 		}
 		// Another delivery with this id committed its claim after our read: replay, unless
 		// that claim has already expired.
-		claim, fresh, expired, cerr := s.readClaim(ctx, t.ID, h.DeliveryID, received)
-		if cerr != nil {
-			return nil, cerr
-		}
-		if fresh {
-			d.RunIDs = claim.RunIDs
-			return w.replayed(ctx, t, d, claim)
+		res, expired, rerr := w.replay(ctx, t, d, h.DeliveryID, received)
+		if res != nil || rerr != nil {
+			return res, rerr
 		}
 		deleteOld = expired
 	}
@@ -313,6 +305,18 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 }
 
 // replayed answers 409 replay (step 9) and queues the rejected(replay) record.
+// replay answers the delivery as a replay (409) when its id has a claim younger than the
+// retention; otherwise res is nil and expired reports a claim past the retention.
+func (w *webhookDelivery) replay(ctx context.Context, t *automation.Trigger, d *automation.Delivery, deliveryID string, received time.Time) (res *ActivationResult, expired bool, err error) {
+	claim, fresh, expired, err := w.s.readClaim(ctx, t.ID, deliveryID, received)
+	if err != nil || !fresh {
+		return nil, expired, err
+	}
+	d.RunIDs = claim.RunIDs
+	res, err = w.replayed(ctx, t, d, claim)
+	return res, false, err
+}
+
 func (w *webhookDelivery) replayed(ctx context.Context, t *automation.Trigger, d *automation.Delivery, claim *automation.ReplayClaim) (*ActivationResult, error) {
 	d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, "replay", 409
 	if err := w.s.logDelivery(ctx, d); err != nil {
