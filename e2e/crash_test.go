@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,70 +31,20 @@ func getJSON(t *testing.T, c *client.Client, path string) map[string]any {
 // allJobs pages through GET /api/automation/jobs.
 func allJobs(t *testing.T, c *client.Client) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	cursor := ""
-	for {
-		path := "/api/automation/jobs?limit=500"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		m := getJSON(t, c, path)
-		for _, j := range list(m, "jobs") {
-			out = append(out, j.(map[string]any))
-		}
-		next, _ := m["next_cursor"].(string)
-		if next == "" {
-			return out
-		}
-		cursor = next
-	}
+	return allPages(t, c, "/api/automation/jobs", "jobs")
 }
 
 // jobRuns returns every run of a job (newest first).
 func jobRuns(t *testing.T, c *client.Client, jobID string) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	cursor := ""
-	for {
-		path := "/api/automation/jobs/" + jobID + "/runs?limit=500"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		m := getJSON(t, c, path)
-		for _, r := range list(m, "runs") {
-			out = append(out, r.(map[string]any))
-		}
-		next, _ := m["next_cursor"].(string)
-		if next == "" {
-			return out
-		}
-		cursor = next
-	}
+	return allPages(t, c, "/api/automation/jobs/"+jobID+"/runs", "runs")
 }
 
 // jobSlots returns a job's whole slot ledger, oldest first.
 func jobSlots(t *testing.T, c *client.Client, jobID string) []map[string]any {
 	t.Helper()
-	var out []map[string]any
-	cursor := ""
-	for {
-		path := "/api/automation/jobs/" + jobID + "/slots?limit=500"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		m := getJSON(t, c, path)
-		for _, e := range list(m, "slots") {
-			out = append(out, e.(map[string]any))
-		}
-		next, _ := m["next_cursor"].(string)
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
+	out := allPages(t, c, "/api/automation/jobs/"+jobID+"/slots", "slots")
+	slices.Reverse(out)
 	return out
 }
 

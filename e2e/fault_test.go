@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -239,50 +238,6 @@ func (s *faultSender) drain(t *testing.T) {
 	}
 }
 
-// allRuns pages through GET /api/automation/runs (every run of every definition).
-func allRuns(t *testing.T, c *client.Client, query string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	cursor := ""
-	for {
-		path := "/api/automation/runs?limit=500" + query
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		m := getJSON(t, c, path)
-		for _, r := range list(m, "runs") {
-			out = append(out, r.(map[string]any))
-		}
-		next, _ := m["next_cursor"].(string)
-		if next == "" {
-			return out
-		}
-		cursor = next
-	}
-}
-
-// allDeliveries pages through a trigger's delivery log.
-func allDeliveries(t *testing.T, c *client.Client, triggerID, query string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	cursor := ""
-	for {
-		path := "/api/automation/triggers/" + triggerID + "/deliveries?limit=500" + query
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		m := getJSON(t, c, path)
-		for _, r := range list(m, "deliveries") {
-			out = append(out, r.(map[string]any))
-		}
-		next, _ := m["next_cursor"].(string)
-		if next == "" {
-			return out
-		}
-		cursor = next
-	}
-}
-
 func TestFaultInjection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault injection runs the binary through many kill/restart cycles")
@@ -401,7 +356,7 @@ deliveries_per_trigger = 100000
 		expect(t, c, "PATCH", "/api/automation/jobs/"+j.id, `{"enabled":false}`, 200, "", "")
 	}
 
-	runs := allRuns(t, c, "")
+	runs := allPages(t, c, "/api/automation/runs", "runs")
 	stats := checkFaultRuns(t, runs, jobs, triggerID)
 	slots := map[string]int{}
 	for _, j := range jobs {
@@ -428,7 +383,7 @@ deliveries_per_trigger = 100000
 			t.Errorf("re-send of %s after the final restart was not a replay", id)
 		}
 	}
-	if n := len(allRuns(t, c, "")); n < len(runs) {
+	if n := len(allPages(t, c, "/api/automation/runs", "runs")); n < len(runs) {
 		t.Errorf("%d runs after the final restart, %d before", n, len(runs))
 	}
 	if code := p.Stop(); code != 0 {
@@ -697,7 +652,7 @@ func checkFaultDeliveries(t *testing.T, c *client.Client, s *faultSender, runs [
 		t.Errorf("webhook runs %v for delivery %q, which the senders never sent", rs, id)
 	}
 	accepted := map[string]int{}
-	for _, d := range allDeliveries(t, c, triggerID, "&outcome=accepted") {
+	for _, d := range allPages(t, c, "/api/automation/triggers/"+triggerID+"/deliveries?outcome=accepted", "deliveries") {
 		for _, r := range list(d, "run_ids") {
 			accepted[r.(string)]++
 		}
