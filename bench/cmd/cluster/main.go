@@ -48,6 +48,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/agh-dev/agh/bench/internal/harness"
 	"github.com/agh-dev/agh/internal/webhook"
 )
 
@@ -231,7 +232,7 @@ func (b *bench) slotRound(n int, agent []string) (rate, p50, p99, createRate, do
 	defer b.stop(c)
 	hc := newClient(*flagConc)
 	t0 := time.Now()
-	_, err := load(*flagJobs, *flagConc, func(i int) error {
+	_, err := harness.Run(*flagConc, *flagJobs, func(i int) error {
 		nd := c.nodes[i%len(c.nodes)]
 		_, err := callJSON(hc, "POST", nd.base+"/api/automation/jobs", fmt.Sprintf(
 			`{"name":"tick-%05d","scope":"global","agent_name":"ok","prompt":"tick","schedule":{"mode":"every","interval":"1s"},`+
@@ -269,15 +270,15 @@ func (b *bench) creates() {
 		for r := 0; r < *flagRounds; r++ {
 			c := b.start(n, 1, []string{"true"})
 			hc := newClient(*flagConc)
-			res, err := load(*flagCreates, *flagConc, func(i int) error {
+			res, err := harness.Run(*flagConc, *flagCreates, func(i int) error {
 				_, err := callJSON(hc, "POST", c.nodes[i%len(c.nodes)].base+"/api/automation/jobs", fmt.Sprintf(
 					`{"name":"daily-%05d","scope":"global","agent_name":"ok","prompt":"summarize the repository","schedule":{"mode":"cron","expr":"0 3 * * *"}}`, i), 201)
 				return err
 			})
 			b.stop(c)
 			check(err)
-			rates, p50s, p99s = append(rates, res.rate()), append(p50s, res.pct(50)), append(p99s, res.pct(99))
-			fmt.Fprintf(os.Stderr, "create %s round %d: %.0f/s\n", label(n), r+1, res.rate())
+			rates, p50s, p99s = append(rates, res.Rate()), append(p50s, pct(res, 50)), append(p99s, pct(res, 99))
+			fmt.Fprintf(os.Stderr, "create %s round %d: %.0f/s\n", label(n), r+1, res.Rate())
 		}
 		mi := medianIndex(rates)
 		fmt.Printf("| %s | %.0f | %s | %.1f ms / %.1f ms |\n", label(n), median(rates), list(rates), p50s[mi], p99s[mi])
@@ -323,7 +324,7 @@ func (b *bench) webhooks() {
 				}
 			}
 			tag := rand.Uint64()
-			res, err := load(*flagHooks, *flagConc, func(i int) error {
+			res, err := harness.Run(*flagConc, *flagHooks, func(i int) error {
 				h := webhook.Sign("agh", []byte(secret), body, time.Now(), fmt.Sprintf("d-%x-%d", tag, i))
 				code, rb, err := call(hc, "POST", c.nodes[i%len(c.nodes)].base+paths[i%len(paths)], body, h)
 				if err == nil && code != 200 {
@@ -333,8 +334,8 @@ func (b *bench) webhooks() {
 			})
 			b.stop(c)
 			check(err)
-			rates, p50s, p99s = append(rates, res.rate()), append(p50s, res.pct(50)), append(p99s, res.pct(99))
-			fmt.Fprintf(os.Stderr, "webhook %s round %d: %.0f/s p50 %.1f ms\n", label(n), r+1, res.rate(), res.pct(50))
+			rates, p50s, p99s = append(rates, res.Rate()), append(p50s, pct(res, 50)), append(p99s, pct(res, 99))
+			fmt.Fprintf(os.Stderr, "webhook %s round %d: %.0f/s p50 %.1f ms\n", label(n), r+1, res.Rate(), pct(res, 50))
 		}
 		mi := medianIndex(rates)
 		fmt.Printf("| %s | %.0f | %s | %.1f ms / %.1f ms |\n", label(n), median(rates), list(rates), p50s[mi], p99s[mi])
@@ -343,54 +344,9 @@ func (b *bench) webhooks() {
 
 // ---- helpers
 
-type result struct {
-	n       int
-	elapsed time.Duration
-	lat     []time.Duration
-}
-
-func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
-
-func (r result) pct(p int) float64 {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	s := slices.Clone(r.lat)
-	slices.Sort(s)
-	i := min(len(s)-1, len(s)*p/100)
-	return float64(s[i]) / 1e6
-}
-
-// load calls fn(0..n-1) from conc goroutines; the first error stops it.
-func load(n, conc int, fn func(i int) error) (result, error) {
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := 0; g < conc; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || firstErr.Load() != nil {
-					return
-				}
-				t := time.Now()
-				if err := fn(i); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-				lat[i] = time.Since(t)
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return result{}, err
-	}
-	return result{n: n, elapsed: time.Since(start), lat: lat}, nil
+// pct is a latency percentile of a load run, in milliseconds.
+func pct(r harness.Result, p float64) float64 {
+	return float64(harness.Percentile(r.Lat, p)) / 1e6
 }
 
 func parseCounts(s string) []int {
