@@ -199,25 +199,6 @@ func (r *RawDB) GroupCommitRate(conc int, d time.Duration) (float64, error) {
 func (r *RawDB) GroupCommitN(conc, n int) (time.Duration, error) {
 	g := r.StartGroupCommit()
 	defer g.Stop()
-	var next atomic.Int64
-	var firstErr atomic.Value
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < conc; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				if err := g.Insert(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, err
-	}
-	return time.Since(start), nil
+	res, err := Run(conc, n, func(int) error { return g.Insert() })
+	return res.Elapsed, err
 }
