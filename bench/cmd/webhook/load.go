@@ -297,23 +297,59 @@ type collector struct {
 	dropped   atomic.Uint64
 }
 
-func (c *collector) merge(lat []time.Duration, codes map[int]uint64, ok, bad uint64, body []byte, err error) {
+// tally is one connection's share of a phase's outcomes.
+type tally struct {
+	lat     []time.Duration
+	codes   map[int]uint64
+	ok, bad uint64
+	body    []byte // the first response body kept
+	err     error
+}
+
+// send sends request seq on c and, when measuring, records it with its latency since since.
+// It reports false when the connection failed (the error is kept).
+func (tl *tally) send(c *conn, p *payload, seq uint64, measuring bool, wantCode int, since time.Time) bool {
+	code, b, err := c.do(p, seq, tl.body == nil && measuring)
+	if err != nil {
+		tl.err = err
+		if measuring {
+			tl.bad++
+		}
+		return false
+	}
+	if !measuring {
+		return true
+	}
+	if b != nil {
+		tl.body = b
+	}
+	tl.lat = append(tl.lat, time.Since(since))
+	tl.codes[code]++
+	if code == wantCode {
+		tl.ok++
+	} else {
+		tl.bad++
+	}
+	return true
+}
+
+func (c *collector) merge(tl *tally) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.res.lat = append(c.res.lat, lat...)
-	c.res.ok += ok
-	c.res.bad += bad
+	c.res.lat = append(c.res.lat, tl.lat...)
+	c.res.ok += tl.ok
+	c.res.bad += tl.bad
 	if c.res.codes == nil {
 		c.res.codes = map[int]uint64{}
 	}
-	for k, v := range codes {
+	for k, v := range tl.codes {
 		c.res.codes[k] += v
 	}
-	if c.res.firstBody == nil && body != nil {
-		c.res.firstBody = body
+	if c.res.firstBody == nil && tl.body != nil {
+		c.res.firstBody = tl.body
 	}
-	if c.res.firstErr == nil && err != nil {
-		c.res.firstErr = err
+	if c.res.firstErr == nil && tl.err != nil {
+		c.res.firstErr = tl.err
 	}
 }
 
@@ -335,38 +371,14 @@ func closedLoop(t target, p *payload, idPrefix string, conns int, warmup, d time
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat := make([]time.Duration, 0, 1<<15)
-			codes := map[int]uint64{}
-			var ok, bad uint64
-			var body []byte
-			var ferr error
+			tl := &tally{lat: make([]time.Duration, 0, 1<<15), codes: map[int]uint64{}}
 			for !col.stop.Load() {
 				seq := col.seq.Add(1)
-				measuring := col.measuring.Load()
-				t0 := time.Now()
-				code, b, err := c.do(p, seq, body == nil && measuring)
-				if err != nil {
-					ferr = err
-					if measuring {
-						bad++
-					}
+				if !tl.send(c, p, seq, col.measuring.Load(), wantCode, time.Now()) {
 					break
 				}
-				if !measuring {
-					continue
-				}
-				if b != nil {
-					body = b
-				}
-				lat = append(lat, time.Since(t0))
-				codes[code]++
-				if code == wantCode {
-					ok++
-				} else {
-					bad++
-				}
 			}
-			col.merge(lat, codes, ok, bad, body, ferr)
+			col.merge(tl)
 		}()
 	}
 	time.Sleep(warmup)
@@ -409,11 +421,7 @@ func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, wa
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lat := make([]time.Duration, 0, total/conns+1024)
-			codes := map[int]uint64{}
-			var ok, bad uint64
-			var body []byte
-			var ferr error
+			tl := &tally{lat: make([]time.Duration, 0, total/conns+1024), codes: map[int]uint64{}}
 			for at := range sched {
 				n := issued.Add(1)
 				measuring := n > int64(warmN)
@@ -423,30 +431,11 @@ func openLoop(t target, p *payload, idPrefix string, conns int, rate float64, wa
 					}
 					continue
 				}
-				seq := col.seq.Add(1)
-				code, b, err := c.do(p, seq, body == nil && measuring)
-				if err != nil {
-					ferr = err
-					if measuring {
-						bad++
-					}
+				if !tl.send(c, p, col.seq.Add(1), measuring, wantCode, at) {
 					break
 				}
-				if !measuring {
-					continue
-				}
-				if b != nil {
-					body = b
-				}
-				lat = append(lat, time.Since(at))
-				codes[code]++
-				if code == wantCode {
-					ok++
-				} else {
-					bad++
-				}
 			}
-			col.merge(lat, codes, ok, bad, body, ferr)
+			col.merge(tl)
 		}()
 	}
 	start := time.Now()
