@@ -24,8 +24,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -168,20 +166,9 @@ func runDispatch(mode string, rounds, nRuns, capRuns int, base, prof string) {
 
 // forkRate runs n `true` processes from conc goroutines and returns processes per second.
 func forkRate(conc, n int) float64 {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for g := 0; g < conc; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				harness.Check(exec.Command("true").Run())
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
+	res, err := harness.Run(conc, n, func(int) error { return exec.Command("true").Run() })
+	harness.Check(err)
+	return res.Rate()
 }
 
 func runAdmit(rounds, nTrig, conc, nDefs int, base, prof string) {
