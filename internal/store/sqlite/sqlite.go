@@ -77,6 +77,7 @@ type Store struct {
 
 	stats writerStats
 	fires *fireTracker // used by the writer goroutine only
+	jobs  *jobCache    // used by the writer goroutine only
 
 	closeOnce sync.Once
 	closeErr  error
@@ -122,6 +123,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 
 		pendingCounts: map[string]int{},
 		fires:         newFireTracker(),
+		jobs:          newJobCache(maxCachedJobs),
 		stopped:       make(chan struct{}),
 	}
 	ok := false

@@ -21,6 +21,8 @@ type txn struct {
 	// tracker this function changed, dropped if it fails.
 	fires   *fireTracker
 	touched []string
+	// jobs is the store's cache of job records (jobcache.go).
+	jobs *jobCache
 	// counts are this function's changes to the per-status run counts; the writer adds them
 	// to the batch's (Store.pendingCounts) when the function succeeds and writes the batch's
 	// sums just before COMMIT (one statement per status instead of two per status change).
@@ -50,8 +52,20 @@ func mustAffect(res sql.Result, err error) error {
 
 // ---- jobs and cursors
 
-// LockJob reads a job and its cursor.
-func (t *txn) LockJob(id string) (store.JobRecord, error) { return t.GetJob(bg, id) }
+// LockJob reads a job and its cursor, from the writer's cache when it has them.
+func (t *txn) LockJob(id string) (store.JobRecord, error) {
+	if t.done {
+		return store.JobRecord{}, errTxDone
+	}
+	if rec, ok := t.jobs.get(id); ok {
+		return rec, nil
+	}
+	rec, err := t.GetJob(bg, id)
+	if err == nil {
+		t.jobs.put(id, rec)
+	}
+	return rec, err
+}
 
 const lockJobsSQL = sqlrow.JobSelect + " WHERE j.id IN (SELECT value FROM json_each(?))"
 
@@ -75,6 +89,7 @@ func (t *txn) LockJobs(ids []string) ([]store.JobRecord, []string, error) {
 // InsertJob inserts a job and its cursor (an empty one when cur is nil). The cursor's JobID is
 // taken from the job.
 func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
+	t.jobs.written(job.ID)
 	args, err := sqlrow.JobArgs(newEnc(), job)
 	if err != nil {
 		return err
@@ -99,6 +114,7 @@ func (t *txn) InsertJob(job *automation.Job, cur *automation.Cursor) error {
 
 // UpdateJob replaces the stored job definition (not its cursor); store.ErrNotFound if absent.
 func (t *txn) UpdateJob(job *automation.Job) error {
+	t.jobs.written(job.ID)
 	args, err := sqlrow.JobArgs(newEnc(), job)
 	if err != nil {
 		return err
@@ -117,11 +133,13 @@ func (t *txn) UpdateJob(job *automation.Job) error {
 // DeleteJob deletes a job; its cursor and ledger go with it (ON DELETE CASCADE), its runs stay.
 // store.ErrNotFound if absent.
 func (t *txn) DeleteJob(id string) error {
+	t.jobs.written(id)
 	return mustAffect(t.exec(bg, "DELETE FROM jobs WHERE id = ?", id))
 }
 
 // UpdateCursor replaces a job's cursor; store.ErrNotFound if the job has none.
 func (t *txn) UpdateCursor(cur *automation.Cursor) error {
+	t.jobs.written(cur.JobID)
 	args, err := sqlrow.CursorArgs(newEnc(), cur)
 	if err != nil {
 		return err

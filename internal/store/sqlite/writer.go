@@ -134,6 +134,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	ctx := context.Background()
 	s.stats.batches.Add(1)
 	clear(s.pendingCounts)
+	defer s.jobs.batchEnded()
 	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
 		s.fires.reset()
 		answerAll(reqs, unavailable("begin", err))
@@ -178,7 +179,7 @@ func (s *Store) runInSavepoint(ctx context.Context, fn func(store.Tx) error) (fn
 	if err := s.execW(ctx, "SAVEPOINT w"); err != nil {
 		return nil, err
 	}
-	tx := &txn{reader: reader{st: s.wst}, fires: s.fires, pending: s.pendingCounts}
+	tx := &txn{reader: reader{st: s.wst}, fires: s.fires, jobs: s.jobs, pending: s.pendingCounts}
 	tx.reader.tx = tx
 	fnErr = callSafely(fn, tx)
 	tx.done = true
