@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -39,7 +40,7 @@ const walPagesBackstop = 8
 
 // openCheckpointer opens the checkpointer's connection and starts its goroutine.
 func (s *Store) openCheckpointer(ctx context.Context, every time.Duration, walPages int) error {
-	db, err := sql.Open("sqlite", dsn(s.path, false)) // wal_autocheckpoint(0): it never writes
+	db, err := sql.Open("sqlite", dsn(s.path, checkpointerConn)) // wal_autocheckpoint(0): it never writes
 	if err != nil {
 		return fmt.Errorf("sqlite: open %s checkpointer: %w", s.path, err)
 	}
@@ -67,6 +68,11 @@ func (s *Store) runCheckpointer(every time.Duration, walPages int) {
 		case <-s.stopCheckpoints:
 			return
 		case <-t.C:
+			if s.rewindWAL.Load() {
+				// The writer's checkpoint is due: holding the checkpoint lock now would make
+				// it fail (SQLITE_BUSY) and let the WAL grow.
+				continue
+			}
 			// Errors (SQLITE_BUSY while another process holds the checkpoint lock, say) are
 			// harmless: the frames stay in the WAL and the next tick tries again.
 			frames, _, err := checkpointResult(s.cdb.QueryRow(passiveCheckpoint))
@@ -116,10 +122,21 @@ func (s *Store) rewind() {
 
 const passiveCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)"
 
+// errCheckpointNotRun: the checkpoint could not run, typically because another connection's
+// checkpoint held the checkpoint lock.
+var errCheckpointNotRun = errors.New("sqlite: checkpoint did not run")
+
 // checkpointResult reads the row of a wal_checkpoint pragma: the frames in the WAL and how many
-// of them are now in the database file.
+// of them are now in the database file. SQLite reports -1 for both when the checkpoint did not
+// run at all (another connection was checkpointing): that is errCheckpointNotRun, not "all
+// frames copied".
 func checkpointResult(row *sql.Row) (frames, copied int, err error) {
 	var busy int
-	err = row.Scan(&busy, &frames, &copied)
-	return frames, copied, err
+	if err = row.Scan(&busy, &frames, &copied); err != nil {
+		return 0, 0, err
+	}
+	if frames < 0 {
+		return 0, 0, errCheckpointNotRun
+	}
+	return frames, copied, nil
 }

@@ -42,7 +42,8 @@ type Options struct {
 	// rewound (checkpoint.go); 0 means defaultWALPages.
 	WALPages int
 
-	noBackstop bool // tests: no automatic checkpoint on the writer's connection at all
+	noBackstop bool         // tests: no automatic checkpoint on the writer's connection at all
+	syncWAL    func() error // tests: replaces the syncer's fsync of the WAL
 }
 
 // ErrClosed is returned by Write and by reads after Close. It wraps store.ErrUnavailable.
@@ -74,6 +75,8 @@ type Store struct {
 	closed  bool
 	reqs    chan *request
 	stopped chan struct{} // closed when the writer goroutine has drained reqs and exited
+
+	syncState // the syncer (walsync.go)
 
 	stats writerStats
 	fires *fireTracker // used by the writer goroutine only
@@ -138,7 +141,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.noBackstop {
 		backstop = 0
 	}
-	s.wdb, err = sql.Open("sqlite", dsn(abs, false)+"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", backstop)))
+	s.wdb, err = sql.Open("sqlite", dsn(abs, writerConn)+"&_pragma="+url.QueryEscape(fmt.Sprintf("wal_autocheckpoint(%d)", backstop)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -169,7 +172,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.wst = newStmtCache(s.wconn)
 
 	// The read pool.
-	s.rdb, err = sql.Open("sqlite", dsn(abs, true))
+	s.rdb, err = sql.Open("sqlite", dsn(abs, readConn))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -185,6 +188,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
+	s.syncWAL = opts.syncWAL
+	if err := s.openWALSync(); err != nil {
+		return nil, err
+	}
+	go s.runSyncer()
 	go s.runWriter()
 	ok = true
 	return s, nil
@@ -206,9 +214,19 @@ func createPrivate(path string) error {
 	return nil
 }
 
+// connRole says what a connection is for.
+type connRole int
+
+const (
+	writerConn connRole = iota
+	checkpointerConn
+	readConn
+)
+
 // dsn builds the connection string. Pragmas are DSN parameters so that every connection the
 // driver opens gets them. Read connections are opened read-only (mode=ro) and query_only.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, role connRole) string {
+	readOnly, writer := role == readConn, role == writerConn
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
 	if readOnly {
@@ -230,7 +248,13 @@ func dsn(path string, readOnly bool) string {
 		q.Add("_pragma", "wal_autocheckpoint(0)")
 		q.Add("_pragma", "journal_size_limit(67108864)")
 	}
-	q.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		// The writer's commits are made durable by the syncer (walsync.go) before Write
+		// returns; NORMAL only takes the fsync out of COMMIT.
+		q.Add("_pragma", "synchronous(NORMAL)")
+	} else {
+		q.Add("_pragma", "synchronous(FULL)")
+	}
 	q.Add("_pragma", "foreign_keys(1)")
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	return u.String()
@@ -251,6 +275,7 @@ func (s *Store) Close() error {
 		close(s.reqs)
 		s.mu.Unlock()
 		<-s.stopped
+		<-s.synced
 		s.closeErr = s.closeHandles()
 	})
 	return s.closeErr
@@ -267,6 +292,7 @@ func (s *Store) closeHandles() error {
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
+	errs = append(errs, s.closeWALSync())
 	if s.wst != nil {
 		errs = append(errs, s.wst.close())
 	}

@@ -107,7 +107,7 @@ func TestPragmas(t *testing.T) {
 		writer, reader string
 	}{
 		{"journal_mode", "wal", "wal"},
-		{"synchronous", "2", "2"}, // FULL
+		{"synchronous", "1", "2"}, // NORMAL: the syncer fsyncs the WAL (walsync.go); FULL
 		{"foreign_keys", "1", "1"},
 		{"busy_timeout", "5000", "5000"},
 		{"query_only", "0", "1"},
@@ -241,7 +241,7 @@ func TestReopenPersists(t *testing.T) {
 func TestMigrationRunCounts(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "agh.db")
-	db, err := sql.Open("sqlite", dsn(path, false))
+	db, err := sql.Open("sqlite", dsn(path, writerConn))
 	if err != nil {
 		t.Fatal(err)
 	}

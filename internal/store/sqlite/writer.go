@@ -88,6 +88,7 @@ func (s *Store) Write(ctx context.Context, fn func(tx store.Tx) error) error {
 // runWriter is the writer goroutine: it commits batches until reqs is closed and drained.
 func (s *Store) runWriter() {
 	defer close(s.stopped)
+	defer close(s.handoffs) // after the last hand: the syncer drains them and returns
 	batch := make([]*request, 0, maxBatch)
 	for {
 		req, ok := <-s.reqs
@@ -113,7 +114,8 @@ func (s *Store) runWriter() {
 	}
 }
 
-// commitBatch runs the requests that are still wanted in one transaction and answers them.
+// commitBatch runs the requests that are still wanted in one transaction and hands them to
+// the syncer (walsync.go), which answers them once their changes are durable.
 func (s *Store) commitBatch(batch []*request) {
 	live := batch[:0:0]
 	for _, r := range batch {
@@ -121,15 +123,22 @@ func (s *Store) commitBatch(batch []*request) {
 			live = append(live, r)
 		}
 	}
+	if len(live) == 0 {
+		return
+	}
+	if err := s.writesStopped(); err != nil {
+		s.handError(live, err)
+		return
+	}
 	for len(live) > 0 {
 		live = s.commitOnce(live)
 	}
 }
 
-// commitOnce runs reqs in one transaction. Normally it answers every request and returns nil.
-// If the transaction breaks midway (SQLite rolled it back on an I/O error, say), the requests
-// that already ran are answered with the error and the ones that did not run yet are returned
-// to be run in a fresh transaction.
+// commitOnce runs reqs in one transaction. Normally it hands every request to the syncer and
+// returns nil. If the transaction breaks midway (SQLite rolled it back on an I/O error, say),
+// the requests that already ran are answered with the error and the ones that did not run yet
+// are returned to be run in a fresh transaction.
 func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	ctx := context.Background()
 	s.stats.batches.Add(1)
@@ -137,7 +146,7 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	defer s.jobs.batchEnded()
 	if err := s.execW(ctx, "BEGIN IMMEDIATE"); err != nil {
 		s.fires.reset()
-		answerAll(reqs, unavailable("begin", err))
+		s.handError(reqs, unavailable("begin", err))
 		return nil
 	}
 	results := make([]error, len(reqs))
@@ -152,8 +161,8 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 				if results[j] == nil {
 					results[j] = unavailable("transaction aborted", brokenErr)
 				}
-				reqs[j].done <- results[j]
 			}
+			s.hand(reqs[:i+1:i+1], results[:i+1], false)
 			return reqs[i+1:]
 		}
 	}
@@ -164,12 +173,10 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 	if err != nil {
 		s.fires.reset()
 		_ = s.execW(ctx, "ROLLBACK")
-		answerAll(reqs, unavailable("commit", err))
+		s.handError(reqs, unavailable("commit", err))
 		return nil
 	}
-	for i, r := range reqs {
-		r.done <- results[i]
-	}
+	s.hand(reqs, results, true)
 	return nil
 }
 
@@ -235,12 +242,6 @@ func (s *Store) execW(ctx context.Context, query string) error {
 	}
 	_, err = st.ExecContext(ctx)
 	return err
-}
-
-func answerAll(reqs []*request, err error) {
-	for _, r := range reqs {
-		r.done <- err
-	}
 }
 
 func unavailable(what string, err error) error {
