@@ -58,11 +58,15 @@ func (s *Store) openWALSync() error {
 	}
 	s.handoffs = make(chan handoff, 16)
 	s.synced = make(chan struct{})
+	s.syncIdle = make(chan struct{}, 1)
 	return nil
 }
 
 // hand passes a batch's outcome to the syncer, which answers its callers in order.
 func (s *Store) hand(reqs []*request, results []error, committed bool) {
+	if committed {
+		s.syncPending.Add(1)
+	}
 	s.handoffs <- handoff{reqs: reqs, results: results, committed: committed}
 }
 
@@ -102,6 +106,7 @@ func (s *Store) runSyncer() {
 				break
 			}
 		}
+		synced := int32(0)
 		for _, h := range group {
 			for i, r := range h.reqs {
 				err := h.results[i]
@@ -110,8 +115,17 @@ func (s *Store) runSyncer() {
 				}
 				r.done <- err
 			}
+			if h.committed {
+				synced++
+			}
 		}
 		clear(group)
+		if synced > 0 && s.syncPending.Add(-synced) == 0 {
+			select { // wake a writer holding its batch open for this (Store.more)
+			case s.syncIdle <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -157,4 +171,8 @@ type syncState struct {
 	handoffs   chan handoff // writer → syncer; closed by the writer on exit
 	synced     chan struct{}
 	syncFailed atomic.Pointer[error]
+	// syncPending counts the committed batches handed to the syncer and not yet answered;
+	// syncIdle receives a token when it drops to zero.
+	syncPending atomic.Int32
+	syncIdle    chan struct{}
 }

@@ -149,11 +149,19 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		s.handError(reqs, unavailable("begin", err))
 		return nil
 	}
-	results := make([]error, len(reqs))
-	for i, r := range reqs {
+	results := make([]error, 0, len(reqs))
+	for i := 0; ; i++ {
+		if i == len(reqs) {
+			r := s.more(len(reqs))
+			if r == nil {
+				break
+			}
+			reqs = append(reqs, r)
+		}
+		r := reqs[i]
 		s.stats.writes.Add(1)
 		fnErr, brokenErr := s.runInSavepoint(ctx, r.fn)
-		results[i] = fnErr
+		results = append(results, fnErr)
 		if brokenErr != nil {
 			s.fires.reset()
 			_ = s.execW(ctx, "ROLLBACK")
@@ -177,6 +185,28 @@ func (s *Store) commitOnce(reqs []*request) (rest []*request) {
 		return nil
 	}
 	s.hand(reqs, results, true)
+	return nil
+}
+
+// more returns a request to add to the open batch, or nil when the batch should commit now.
+// While the syncer is still making earlier batches durable, committing would not make this
+// batch's callers wait any less (their fsync comes after the one in progress), so the batch
+// stays open and takes the requests arriving meanwhile, up to maxBatch: under load, one commit
+// per fsync, whose shared pages (the tails of the indexes, the run counts) are written to the
+// WAL once instead of once per small batch. With the syncer idle it commits at once.
+func (s *Store) more(n int) *request {
+	for n < maxBatch && s.syncPending.Load() > 0 {
+		select {
+		case r, ok := <-s.reqs:
+			if !ok {
+				return nil // closing: runWriter sees the closed channel too
+			}
+			if r.state.CompareAndSwap(reqQueued, reqStarted) {
+				return r
+			}
+		case <-s.syncIdle:
+		}
+	}
 	return nil
 }
 
