@@ -25,7 +25,7 @@ import (
 // copies the few frames left and reaches the end of the WAL, so that the next write rewinds
 // it. The writer also keeps a distant automatic checkpoint (walPagesBackstop ×
 // WALPages) in case the checkpointer stalls. Durability is unchanged: a commit is durable once
-// its WAL frames are fsynced, which the writer still does before answering.
+// its WAL frames are fsynced, which the syncer (walsync.go) does before Write answers.
 
 // defaultCheckpointInterval is how often the checkpointer copies committed WAL frames. A page
 // changed by many commits within an interval is copied once; 100 ms and 5 s differed by under

@@ -4,9 +4,10 @@
 // All writes go through one writer goroutine that owns one connection and commits concurrent
 // Write calls together (group commit): it takes every pending request, runs BEGIN IMMEDIATE,
 // runs each request's function inside its own SAVEPOINT (so a failing function is rolled back
-// alone), commits once and only then answers the callers. With synchronous=FULL that is one
-// fsync per batch instead of one per Write. Reads outside a transaction use a separate pool of
-// read-only connections, which WAL lets proceed while the writer commits.
+// alone) and commits once; a syncer goroutine fsyncs the WAL and only then answers the
+// callers (walsync.go), one fsync per batch or fewer instead of one per Write. Reads outside a
+// transaction use a separate pool of read-only connections, which WAL lets proceed while the
+// writer commits.
 package sqlite
 
 import (
