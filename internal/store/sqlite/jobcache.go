@@ -63,20 +63,12 @@ func (c *jobCache) written(id string) {
 func (c *jobCache) batchEnded() { clear(c.dirty) }
 
 // copyJobRecord copies rec deeply enough that neither the caller nor the cache can change the
-// other's record (TestCopyJobRecordIsDeep fails when a type gains a reference field).
+// other's record (TestCopyJobRecordIsDeep fails when a type gains a reference field that
+// automation.Job.Clone does not copy).
 func copyJobRecord(rec store.JobRecord) store.JobRecord {
 	var out store.JobRecord
 	if rec.Job != nil {
-		j := *rec.Job
-		if j.Task != nil {
-			t := *j.Task
-			if t.Owner != nil {
-				o := *t.Owner
-				t.Owner = &o
-			}
-			j.Task = &t
-		}
-		out.Job = &j
+		out.Job = rec.Job.Clone()
 	}
 	if rec.Cursor != nil {
 		c := *rec.Cursor

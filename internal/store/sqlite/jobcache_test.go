@@ -157,7 +157,8 @@ func TestJobCacheBounded(t *testing.T) {
 }
 
 // TestCopyJobRecordIsDeep fails when a type in a job record gains a reference field that
-// copyJobRecord does not copy (the cache would then share it with its callers).
+// copyJobRecord (automation.Job.Clone) does not copy (the cache would then share it with its
+// callers).
 func TestCopyJobRecordIsDeep(t *testing.T) {
 	copied := map[string]bool{"Job.Task": true, "TaskConfig.Owner": true}
 	var check func(reflect.Type)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -86,19 +87,7 @@ func (s *Store) runSyncer() {
 	defer close(s.synced)
 	var group []handoff
 	for h := range s.handoffs {
-		group = append(group[:0], h)
-	drain:
-		for {
-			select {
-			case h, ok := <-s.handoffs:
-				if !ok {
-					break drain
-				}
-				group = append(group, h)
-			default:
-				break drain
-			}
-		}
+		group = appendQueued(append(group[:0], h), s.handoffs, math.MaxInt)
 		var syncErr error
 		for _, h := range group {
 			if h.committed {

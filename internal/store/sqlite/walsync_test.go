@@ -61,13 +61,21 @@ func waitStarted(t *testing.T, g *gatedSync) {
 	}
 }
 
+// goWrite starts a Write of the meta key and returns its outcome's channel.
+func goWrite(s *Store, key string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.Write(context.Background(), func(tx store.Tx) error { return tx.SetMeta(key, nil) })
+	}()
+	return errc
+}
+
 // A Write returns only once the WAL is synced, although its changes are committed (visible to
 // readers) before.
 func TestWriteWaitsForTheWALSync(t *testing.T) {
 	ctx := context.Background()
 	s, g := openGated(t)
-	errc := make(chan error, 1)
-	go func() { errc <- s.Write(ctx, func(tx store.Tx) error { return tx.SetMeta("k", []byte("v")) }) }()
+	errc := goWrite(s, "k")
 	waitStarted(t, g)
 	if _, err := s.GetMeta(ctx, "k"); err != nil {
 		t.Fatalf("committed change not visible while syncing: %v", err)
@@ -88,8 +96,7 @@ func TestWriteWaitsForTheWALSync(t *testing.T) {
 func TestBatchStaysOpenWhileSyncing(t *testing.T) {
 	ctx := context.Background()
 	s, g := openGated(t)
-	first := make(chan error, 1)
-	go func() { first <- s.Write(ctx, func(tx store.Tx) error { return tx.SetMeta("first", nil) }) }()
+	first := goWrite(s, "first")
 	waitStarted(t, g) // the first batch is committed and being synced
 	before := s.Stats()
 	const n = 20
@@ -124,8 +131,7 @@ func TestBatchStaysOpenWhileSyncing(t *testing.T) {
 func TestFailedWALSyncStopsWrites(t *testing.T) {
 	ctx := context.Background()
 	s, g := openGated(t)
-	errc := make(chan error, 1)
-	go func() { errc <- s.Write(ctx, func(tx store.Tx) error { return tx.SetMeta("k", nil) }) }()
+	errc := goWrite(s, "k")
 	waitStarted(t, g)
 	g.release <- syscall.EIO
 	if err := <-errc; !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, syscall.EIO) {

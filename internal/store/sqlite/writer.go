@@ -95,23 +95,28 @@ func (s *Store) runWriter() {
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], req)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case r, ok := <-s.reqs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		batch = appendQueued(append(batch[:0], req), s.reqs, maxBatch)
 		s.commitBatch(batch)
 		clear(batch) // drop references to finished requests
 		s.rewind()
 	}
+}
+
+// appendQueued appends to buf what is already queued on ch, without waiting, until buf holds
+// max values or ch is empty or closed.
+func appendQueued[T any](buf []T, ch <-chan T, max int) []T {
+	for len(buf) < max {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return buf
+			}
+			buf = append(buf, v)
+		default:
+			return buf
+		}
+	}
+	return buf
 }
 
 // commitBatch runs the requests that are still wanted in one transaction and hands them to
