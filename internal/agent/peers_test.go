@@ -181,7 +181,7 @@ func fileExists(p string) bool {
 func TestGeminiWithoutAPIKey(t *testing.T) {
 	t.Parallel()
 	bin := geminiCLI(t)
-	cfg := Config{Name: "gemini", Preset: "gemini", Command: []string{bin, "--experimental-acp"}, Permissions: "deny", Timeout: time.Minute}
+	cfg := Config{Name: "gemini", Preset: "gemini", Command: []string{bin, "--experimental-acp"}, Permissions: "deny", Timeout: 2 * time.Minute} // Gemini CLI can take tens of seconds to start on a loaded 2-core machine
 	r := run(t, cfg, runOpts{env: baseEnv("HOME=" + t.TempDir())})
 	if r.Status != StatusFailed || r.ErrorCode != CodeAgentError || r.StopReason != "error" ||
 		!strings.HasPrefix(r.Error, "agent error: ") || !strings.Contains(r.Error, "API key") {
