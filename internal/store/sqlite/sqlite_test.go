@@ -433,6 +433,8 @@ func TestQueryPlans(t *testing.T) {
 		{"active runs", fixed(activeRunsSQL, "job_1"), "runs_active", false},
 		{"count fires", fixed(countFiresSQL, "job_1", 1, 2), "runs_def_started", false},
 		{"jobs page", lift(jobs(store.JobQuery{Limit: 50, AfterName: "a", AfterID: "job_1"})), "jobs_name_id", false},
+		{"deliveries page", lift(deliveriesQuery(store.DeliveryQuery{TriggerID: "trg_1", Limit: 50, BeforeReceivedAt: now, BeforeID: "dlv_x"})), "deliveries_trigger", false},
+		{"deliveries of an outcome", lift(deliveriesQuery(store.DeliveryQuery{TriggerID: "trg_1", Outcome: "filtered", Limit: 50})), "deliveries_trigger", false},
 		{"ledger page", lift(ledger(store.LedgerQuery{JobID: "job_1", BeforeSlot: now, BeforeSeq: 9, Limit: 50})), "ledger_job_slot", false},
 		{"last ledger entry", fixed(lastLedgerSQL, "job_1"), "ledger_job_seq", false},
 		{"workspace definitions", fixed(countWorkspaceDefinitionsSQL, "w1", "w1"), "jobs_workspace", false},

@@ -59,10 +59,18 @@ func (r reader) TriggersForEvent(ctx context.Context, kind, scope, workspaceID s
 
 // ListDeliveries pages a trigger's delivery log newest first.
 func (r reader) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*automation.Delivery, error) {
+	query, args := deliveriesQuery(q)
+	return getAll(ctx, r, sqlrow.ScanDelivery, query, args...)
+}
+
+// deliveriesQuery builds the SQL of ListDeliveries: a walk of the trigger's entries in
+// deliveries_trigger, which also holds outcome (the log is trimmed per trigger, so the walk
+// for a rare outcome is bounded).
+func deliveriesQuery(q store.DeliveryQuery) (string, []any) {
 	e := newEnc()
 	var b strings.Builder
 	args := []any{q.TriggerID}
-	b.WriteString("SELECT " + sqlrow.DeliveryColumns + " FROM deliveries WHERE trigger_id = ?")
+	b.WriteString("SELECT " + sqlrow.DeliveryColumns + " FROM deliveries INDEXED BY deliveries_trigger WHERE trigger_id = ?")
 	if q.Outcome != "" {
 		b.WriteString(" AND outcome = ?")
 		args = append(args, q.Outcome)
@@ -73,7 +81,7 @@ func (r reader) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*a
 	}
 	b.WriteString(" ORDER BY received_at DESC, id DESC LIMIT ?")
 	args = append(args, limit(q.Limit))
-	return getAll(ctx, r, sqlrow.ScanDelivery, b.String(), args...)
+	return b.String(), args
 }
 
 // GetReplayClaim returns a replay claim or store.ErrNotFound.
@@ -143,8 +151,8 @@ func (t *txn) InsertDelivery(d *automation.Delivery) error {
 // record is inserted, so its cost is paid by every webhook request: the subquery walks the
 // keep newest entries of deliveries_trigger to reach the ones beyond (O(keep), inherent to
 // OFFSET), and the outer DELETE looks up only the ids it returns by primary key. An outer
-// "trigger_id = ?" term would make SQLite scan all of the trigger's records a second time
-// (deliveries_trigger_outcome) to test them against the list, doubling the cost.
+// "trigger_id = ?" term would make SQLite scan all of the trigger's records a second time to
+// test them against the list, doubling the cost.
 func (t *txn) PruneDeliveries(triggerID string, keep int) error {
 	_, err := t.exec(bg, `DELETE FROM deliveries WHERE id IN (
 		SELECT id FROM deliveries WHERE trigger_id = ? ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)`,
