@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"sync/atomic"
-	"syscall"
 )
 
 // With synchronous=FULL SQLite fsyncs the WAL inside COMMIT, and the writer can start the next
@@ -55,7 +54,7 @@ func (s *Store) openWALSync() error {
 	}
 	s.wal = f
 	if s.syncWAL == nil {
-		s.syncWAL = func() error { return syscall.Fdatasync(int(f.Fd())) }
+		s.syncWAL = func() error { return datasync(f) }
 	}
 	s.handoffs = make(chan handoff, 16)
 	s.synced = make(chan struct{})
