@@ -373,7 +373,10 @@ func (d *Daemon) openStore(ctx context.Context, url string) (store.Store, error)
 	default:
 		return nil, configErr(fmt.Errorf("config: store.url: unsupported store %q", redactURL(url)))
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.Options{})
+	st, err := sqlite.Open(ctx, path, sqlite.Options{OnWritesStopped: func(err error) {
+		d.log.Error("store stopped accepting writes; restart the daemon after checking the disk",
+			"component", "store", "err", err)
+	}})
 	if err != nil {
 		return nil, runtimeErr("open store: %v", err)
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	// rewound (checkpoint.go); 0 means defaultWALPages.
 	WALPages int
 
+	// OnWritesStopped, if set, is called once when a failed WAL fsync stops the store's writes
+	// (walsync.go), so that the daemon can say so in its log.
+	OnWritesStopped func(error)
+
 	noBackstop bool         // tests: no automatic checkpoint on the writer's connection at all
 	syncWAL    func() error // tests: replaces the syncer's fsync of the WAL
 }
@@ -189,7 +193,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	s.syncWAL = opts.syncWAL
+	s.syncWAL, s.onWritesStopped = opts.syncWAL, opts.OnWritesStopped
 	if err := s.openWALSync(); err != nil {
 		return nil, err
 	}

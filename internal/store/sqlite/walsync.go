@@ -126,6 +126,9 @@ func (s *Store) syncOnce() error {
 	if err := s.syncWAL(); err != nil {
 		err = unavailable("WAL fsync failed; the store accepts no more writes", err)
 		s.syncFailed.Store(&err)
+		if s.onWritesStopped != nil {
+			s.onWritesStopped(err)
+		}
 		return err
 	}
 	return nil
@@ -154,11 +157,13 @@ func (s *Store) closeWALSync() error {
 
 // syncState is the Store's part for the syncer.
 type syncState struct {
-	wal        *os.File
-	syncWAL    func() error // fsyncs the WAL; replaced by tests
-	handoffs   chan handoff // writer → syncer; closed by the writer on exit
-	synced     chan struct{}
-	syncFailed atomic.Pointer[error]
+	wal     *os.File
+	syncWAL func() error // fsyncs the WAL; replaced by tests
+	// onWritesStopped is Options.OnWritesStopped.
+	onWritesStopped func(error)
+	handoffs        chan handoff // writer → syncer; closed by the writer on exit
+	synced          chan struct{}
+	syncFailed      atomic.Pointer[error]
 	// syncPending counts the committed batches handed to the syncer and not yet answered;
 	// syncIdle receives a token when it drops to zero.
 	syncPending atomic.Int32

@@ -40,8 +40,14 @@ func (g *gatedSync) sync() error {
 
 func openGated(t *testing.T) (*Store, *gatedSync) {
 	t.Helper()
+	return openGatedWith(t, Options{})
+}
+
+func openGatedWith(t *testing.T, opts Options) (*Store, *gatedSync) {
+	t.Helper()
 	g := newGatedSync()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "agh.db"), Options{syncWAL: g.sync})
+	opts.syncWAL = g.sync
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "agh.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +136,8 @@ func TestBatchStaysOpenWhileSyncing(t *testing.T) {
 // A failed WAL fsync fails the writes it covered and every later one.
 func TestFailedWALSyncStopsWrites(t *testing.T) {
 	ctx := context.Background()
-	s, g := openGated(t)
+	stopped := make(chan error, 10)
+	s, g := openGatedWith(t, Options{OnWritesStopped: func(err error) { stopped <- err }})
 	errc := goWrite(s, "k")
 	waitStarted(t, g)
 	g.release <- syscall.EIO
@@ -144,6 +151,12 @@ func TestFailedWALSyncStopsWrites(t *testing.T) {
 	}
 	if _, err := s.GetMeta(ctx, "later"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a write after the failed fsync was committed (%v)", err)
+	}
+	if n := len(stopped); n != 1 {
+		t.Fatalf("OnWritesStopped was called %d times, want once", n)
+	}
+	if err := <-stopped; !errors.Is(err, syscall.EIO) {
+		t.Fatalf("OnWritesStopped got %v, want the fsync's error", err)
 	}
 }
 
