@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -120,8 +119,8 @@ func (s *Store) runSyncer() {
 // syncOnce fsyncs the WAL, unless an earlier fsync failed: then it reports that failure, as
 // does every Write from then on.
 func (s *Store) syncOnce() error {
-	if p := s.syncFailed.Load(); p != nil {
-		return *p
+	if err := s.writesStopped(); err != nil {
+		return err
 	}
 	if err := s.syncWAL(); err != nil {
 		err = unavailable("WAL fsync failed; the store accepts no more writes", err)
@@ -149,9 +148,6 @@ func (s *Store) closeWALSync() error {
 	}
 	err := s.wal.Close()
 	s.wal = nil
-	if errors.Is(err, os.ErrClosed) {
-		return nil
-	}
 	return err
 }
 
