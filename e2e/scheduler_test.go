@@ -9,6 +9,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/clock"
+	"github.com/agh-dev/agh/internal/scheduler"
 	"github.com/agh-dev/agh/internal/testutil"
 )
 
@@ -267,5 +268,47 @@ schedule = { mode = "cron", expr = "0 9 * * *" }
 	}
 	if cj := obj(getJSON(t, c, "/api/automation/jobs/"+cfgID), "job"); obj(cj, "scheduler")["timezone"] != "Europe/London" || cj["next_run"] != "2026-03-02T09:00:00Z" {
 		t.Fatalf("config job after restart: %v", cj)
+	}
+}
+
+// TestSchedulerClaimsGroupAhead: 40 jobs due at one instant are claimed before it (DECISIONS
+// 28): their runs are committed as scheduled runs before 10:00, the dispatcher sleeps until
+// 10:00 instead of starting them, and starts them at 10:00.
+func TestSchedulerClaimsGroupAhead(t *testing.T) {
+	clk := newArmedClock(time.Date(2026, 3, 2, 9, 59, 0, 0, time.UTC))
+	d := startClocked(t, clk, "")
+	c := d.Client
+	due := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := 0; i < 40; i++ {
+		j := createJob(t, c, fmt.Sprintf(`{"name":"g%d","scope":"global","agent_name":"echo","prompt":"p","schedule":{"mode":"at","time":"2026-03-02T10:00:00Z"}}`, i))
+		ids = append(ids, j["id"].(string))
+	}
+	claimAt := due.Add(-scheduler.PlannedLead(len(ids), scheduler.DefaultClaimCost))
+	clk.waitArmed(t, claimAt)
+	clk.Set(claimAt)
+	for _, id := range ids {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(jobRuns(t, c, id)) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("job %s: no run claimed ahead", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The dispatcher sleeps until the runs' scheduled_at.
+	clk.waitArmed(t, due)
+	for _, id := range ids {
+		r := jobRuns(t, c, id)[0]
+		if r["status"] != "scheduled" || r["scheduled_at"] != "2026-03-02T10:00:00Z" || r["started_at"] != automation.FormatTime(claimAt) || r["dispatched_at"] != nil {
+			t.Fatalf("run claimed ahead %v", r)
+		}
+	}
+	clk.Set(due)
+	for _, id := range ids {
+		r := waitRun(t, c, jobRuns(t, c, id)[0]["id"].(string), 10*time.Second, terminal)
+		if r["status"] != "completed" || r["dispatched_at"] != "2026-03-02T10:00:00Z" {
+			t.Fatalf("run %v", r)
+		}
 	}
 }

@@ -49,7 +49,7 @@ func testReconcileJobsBatch(t *testing.T, h *harness) {
 	batch = append(batch, ids[3]) // listed twice: reconciled once, both get the result
 
 	h.clk.Set(at(day + "10:00:00Z"))
-	res := h.svc.ReconcileJobs(h.ctx, batch)
+	res := h.svc.ReconcileJobs(h.ctx, batch, time.Time{})
 	if len(res) != len(batch) {
 		t.Fatalf("%d results for %d jobs", len(res), len(batch))
 	}
@@ -87,7 +87,7 @@ func testReconcileJobsBatch(t *testing.T, h *harness) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := svc.ReconcileJobs(h.ctx, ids)
+			res := svc.ReconcileJobs(h.ctx, ids, time.Time{})
 			mu.Lock()
 			defer mu.Unlock()
 			for i, r := range res {
@@ -101,7 +101,7 @@ func testReconcileJobsBatch(t *testing.T, h *harness) {
 		}()
 	}
 	wg.Wait()
-	for _, r := range h.svc.ReconcileJobs(h.ctx, busy) {
+	for _, r := range h.svc.ReconcileJobs(h.ctx, busy, time.Time{}) {
 		if r.Err != nil || r.Busy {
 			t.Fatalf("retry of busy jobs: %+v", r)
 		}
@@ -122,17 +122,21 @@ func testReconcileJobsBatch(t *testing.T, h *harness) {
 }
 
 // TestLoopClaimsCoincidentJobsTogether: jobs due at the same instant are handed to the
-// reconciler in one batch (one transaction), not one call per job.
+// reconciler in one batch (one transaction), not one call per job. 30 jobs are a group worth
+// claiming ahead (30 × DefaultClaimCost ≥ MinLead): the loop wakes that much before the
+// instant, admits their runs at once with scheduled_at the slot, and claims the next group
+// ahead of 11:00 likewise.
 func TestLoopClaimsCoincidentJobsTogether(t *testing.T) {
 	h := newHarness(t, at(day+"09:30:00Z"))
 	var ids []string
 	for i := 0; i < 30; i++ {
 		ids = append(ids, h.create(hourly(fmt.Sprint("h", i), "run_all")))
 	}
+	lead := scheduler.PlannedLead(30, scheduler.DefaultClaimCost)
 	rl := startLoop(t, h, h.svc)
-	rl.waitArmed(t, at(day+"10:00:00Z"))
-	h.clk.Set(at(day + "10:00:00Z"))
-	rl.waitArmed(t, at(day+"11:00:00Z"))
+	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
+	rl.waitArmedAhead(t, at(day+"11:00:00Z"), lead)
 	rl.rec.mu.Lock()
 	batches := rl.rec.batches
 	rl.rec.mu.Unlock()
@@ -140,10 +144,104 @@ func TestLoopClaimsCoincidentJobsTogether(t *testing.T) {
 		t.Fatalf("batches %v", batches)
 	}
 	for _, id := range ids {
-		h.expectRuns(id, at(day+"10:00:00Z"), "10:00")
+		h.expectRuns(id, at(day+"10:00:00Z").Add(-lead), "10:00")
+		h.expectLedger(id, "fired 10:00 #1")
+		if c := h.cursor(id); !c.AccountedUntil.Equal(at(day+"10:00:00Z")) || !c.NextRunAt.Equal(at(day+"11:00:00Z")) {
+			t.Fatalf("cursor %+v", c)
+		}
 	}
 }
 
+// TestLoopClaimsAheadOnlyWhatMayBe: in a group claimed ahead, jobs whose admission depends on
+// the instant (overlap skip or cancel_previous) are left in the heap and claimed at the slot;
+// jobs claimed ahead are not claimed again; a small group is claimed when due.
+func TestLoopClaimsAheadOnlyWhatMayBe(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	var ahead, onTime []string
+	for i := 0; i < 40; i++ {
+		ahead = append(ahead, h.create(hourly(fmt.Sprint("a", i), "skip_missed")))
+	}
+	for i, p := range []string{"skip", "cancel_previous", "skip"} {
+		onTime = append(onTime, h.create(hourly(fmt.Sprint("o", i), "skip_missed", `"overlap_policy":"`+p+`"`)))
+	}
+	// A small group at 10:30: claimed at its instant.
+	small := h.create(jobJSON("small", `{"mode":"at","time":"2026-03-02T10:30:00Z"}`))
+	// The loop learns which jobs cannot be claimed ahead only by asking: the first estimate
+	// counts them all.
+	lead := scheduler.PlannedLead(43, scheduler.DefaultClaimCost)
+	rl := startLoop(t, h, h.svc)
+	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
+	// The claimed jobs are back in the heap for 11:00; the others wait for 10:00.
+	rl.waitArmed(t, at(day+"10:00:00Z"))
+	for _, id := range ahead {
+		h.expectRuns(id, at(day+"10:00:00Z").Add(-lead), "10:00")
+	}
+	for _, id := range onTime {
+		h.expectRuns(id, time.Time{})
+		h.expectLedger(id)
+	}
+	calls, _ := rl.rec.snapshot()
+	h.clk.Set(at(day + "10:00:00Z"))
+	rl.waitArmed(t, at(day+"10:30:00Z"))
+	for _, id := range onTime {
+		h.expectRuns(id, at(day+"10:00:00Z"), "10:00")
+		h.expectLedger(id, "fired 10:00 #1")
+	}
+	after, _ := rl.rec.snapshot()
+	for _, id := range ahead {
+		if after[id] != calls[id] {
+			t.Fatalf("job %s claimed again at its instant: %d then %d calls", id, calls[id], after[id])
+		}
+		h.expectRuns(id, time.Time{}, "10:00")
+	}
+	h.clk.Set(at(day + "10:30:00Z"))
+	rl.waitArmedAhead(t, at(day+"11:00:00Z"), lead)
+	h.expectRuns(small, at(day+"10:30:00Z"), "10:30")
+}
+
+// TestLoopLearnsClaimTime: the lead of a group follows the claim time measured on the groups
+// before it.
+func TestLoopLearnsClaimTime(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	var ids []string
+	for i := 0; i < 100; i++ {
+		ids = append(ids, h.create(hourly(fmt.Sprint("h", i), "skip_missed")))
+	}
+	rl := startLoop(t, h, h.svc)
+	lead := scheduler.PlannedLead(100, scheduler.DefaultClaimCost)
+	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	// Each claim takes 300 µs of the (fake) clock: the group takes 30 ms.
+	rl.rec.mu.Lock()
+	rl.rec.after = func(string) { h.clk.Advance(300 * time.Microsecond) }
+	rl.rec.mu.Unlock()
+	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
+	// The estimate moves a quarter of the way: (3 × 100 µs + 300 µs) / 4.
+	rl.waitArmedAhead(t, at(day+"11:00:00Z"), scheduler.PlannedLead(100, 150*time.Microsecond))
+	for _, id := range ids {
+		h.expectRuns(id, time.Time{}, "10:00")
+	}
+}
+
+// TestClaimAheadThenScheduleChange: a slot claimed ahead stays claimed when the schedule
+// changes before its instant: the new schedule starts after it, so no slot fires twice.
+func TestClaimAheadThenScheduleChange(t *testing.T) {
+	h := newHarness(t, at(day+"09:59:59.900Z"))
+	id := h.create(hourly("h", "skip_missed"))
+	if r := h.svc.ReconcileJobs(h.ctx, []string{id}, at(day+"10:00:00Z")); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	h.expectRuns(id, at(day+"09:59:59.900Z"), "10:00")
+	h.clk.Set(at(day + "09:59:59.950Z"))
+	h.patch(id, `{"schedule":{"mode":"cron","expr":"*/30 * * * *"}}`)
+	if c := h.cursor(id); !c.AccountedUntil.Equal(at(day+"10:00:00Z")) || !c.NextRunAt.Equal(at(day+"10:30:00Z")) {
+		t.Fatalf("cursor %+v", c)
+	}
+	h.clk.Set(at(day + "10:30:00Z"))
+	h.reconcileAt(id, at(day+"10:30:00Z"))
+	h.expectRuns(id, time.Time{}, "10:00", "10:30")
+	h.expectLedger(id, "fired 10:00 #1", "fired 10:30 #2")
+}
 // TestReconcileJobsPrunesLedger: batch claims prune every job's ledger to slots_per_job, in
 // one statement at the end of the batch.
 func TestReconcileJobsPrunesLedger(t *testing.T) {
@@ -156,7 +254,7 @@ func TestReconcileJobsPrunesLedger(t *testing.T) {
 		if i < 2 {
 			ids = append(ids, q)
 		}
-		for _, r := range h.svc.ReconcileJobs(h.ctx, ids) {
+		for _, r := range h.svc.ReconcileJobs(h.ctx, ids, time.Time{}) {
 			if r.Err != nil {
 				t.Fatal(r.Err)
 			}
@@ -165,7 +263,7 @@ func TestReconcileJobsPrunesLedger(t *testing.T) {
 	h.expectLedger(p, "fired 10:02 #3", "fired 10:03 #4", "fired 10:04 #5")
 	h.expectLedger(q, "fired 10:00 #1", "fired 10:01 #2")
 	h.clk.Set(at(day + "10:08:30Z"))
-	h.svc.ReconcileJobs(h.ctx, []string{p, q})
+	h.svc.ReconcileJobs(h.ctx, []string{p, q}, time.Time{})
 	h.expectLedger(p, "fired 10:06 #7", "fired 10:07 #8", "fired 10:08 #9")
 	h.expectLedger(q, "fired 10:06 #7", "fired 10:07 #8", "fired 10:08 #9")
 }
@@ -184,7 +282,7 @@ func BenchmarkReconcileJobs(b *testing.B) {
 		now = now.Add(time.Second)
 		h.clk.Set(now)
 		for k := 0; k < len(ids); k += scheduler.BatchSize {
-			for _, r := range h.svc.ReconcileJobs(h.ctx, ids[k:min(k+scheduler.BatchSize, len(ids))]) {
+			for _, r := range h.svc.ReconcileJobs(h.ctx, ids[k:min(k+scheduler.BatchSize, len(ids))], time.Time{}) {
 				if r.Err != nil {
 					b.Fatal(r.Err)
 				}

@@ -341,12 +341,12 @@ func newCountingRec(r scheduler.Reconciler) *countingRec {
 	return &countingRec{rec: r, calls: map[string]int{}}
 }
 
-func (c *countingRec) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
+func (c *countingRec) ReconcileJobs(ctx context.Context, ids []string, until time.Time) []scheduler.Result {
 	c.mu.Lock()
 	c.inflight++
 	after := c.after
 	c.mu.Unlock()
-	res := c.rec.ReconcileJobs(ctx, ids)
+	res := c.rec.ReconcileJobs(ctx, ids, until)
 	if after != nil {
 		for _, id := range ids {
 			after(id)
@@ -490,17 +490,25 @@ func startLoop(t *testing.T, h *harness, svc *service.Service) *runningLoop {
 // waitArmed waits until the loop sleeps until want (no reconciliation in flight).
 func (rl *runningLoop) waitArmed(t *testing.T, want time.Time) {
 	t.Helper()
+	rl.waitArmedAhead(t, want, 0)
+}
+
+// waitArmedAhead waits until the loop sleeps until lead before due, the earliest due instant
+// (no reconciliation in flight): a group claimed ahead.
+func (rl *runningLoop) waitArmedAhead(t *testing.T, due time.Time, lead time.Duration) {
+	t.Helper()
+	want := due.Add(-lead)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, inflight := rl.rec.snapshot()
 		if inflight == 0 && rl.clk.Armed().Equal(want) {
-			if nd, ok := rl.loop.NextDue(); ok && nd.Equal(want) {
+			if nd, ok := rl.loop.NextDue(); ok && nd.Equal(due) {
 				return
 			}
 		}
 		if time.Now().After(deadline) {
 			nd, _ := rl.loop.NextDue()
-			t.Fatalf("loop armed for %v (next due %v, %d in flight), want %v", rl.clk.Armed(), nd, inflight, want)
+			t.Fatalf("loop armed for %v (next due %v, %d in flight), want %v (next due %v)", rl.clk.Armed(), nd, inflight, want, due)
 		}
 		time.Sleep(time.Millisecond)
 	}

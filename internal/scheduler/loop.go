@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,9 +25,10 @@ type Result struct {
 
 // Reconciler reconciles jobs. ReconcileJobs reconciles a batch of due jobs, each atomically
 // with respect to its cursor (a job that fails does not undo the others), and returns one
-// Result per id, in order.
+// Result per id, in order. A non-zero until asks for the slots up to until of the jobs that
+// can be claimed ahead (ReconcileUntil) to be claimed too.
 type Reconciler interface {
-	ReconcileJobs(ctx context.Context, ids []string) []Result
+	ReconcileJobs(ctx context.Context, ids []string, until time.Time) []Result
 }
 
 // Loop keeps the next due instant of every registered job in a min-heap and reconciles jobs
@@ -47,6 +49,15 @@ type Loop struct {
 	// of that job started while it ran: otherwise it may be older than the cursor the Update
 	// read (a definition change committed after the reconciliation).
 	gen map[string]uint64
+
+	// Claiming ahead (DECISIONS 28). ahead is the instant of the group of slots being claimed
+	// before it is due (zero: none); groupStart, groupJobs and groupInflight measure how long
+	// the group took, which updates claimCost, the estimated claim time per job.
+	ahead         time.Time
+	groupStart    time.Time
+	groupJobs     int
+	groupInflight int
+	claimCost     time.Duration
 }
 
 // BatchSize is the largest number of due jobs claimed together: one Reconciler call, which
@@ -65,9 +76,32 @@ const RetryDelay = time.Second
 // cursor again (by reconciling it: usually there is nothing left to do).
 const BusyDelay = 200 * time.Millisecond
 
+// Claiming ahead (DECISIONS 28). When many slots fall on one instant (or close together),
+// claiming them one after the other from that instant would commit the last run rows long
+// after it (about 0.1 ms per job on SQLite: 100 ms for 1,000 jobs). So the loop starts
+// claiming such a group earlier, by the group's estimated claim time (number of jobs × the
+// measured claim time per job), at most MaxLead (nextWake); the runs are admitted at once
+// with scheduled_at the slot, and the dispatcher starts them at that instant. Jobs that would
+// be committed within MinLead of their instant anyway are claimed when due. Only jobs whose
+// admission does not depend on the instant between claim and slot are claimed ahead
+// (ClaimsAhead); the others stay in the heap until due.
+const (
+	MaxLead = time.Second
+	MinLead = 2 * time.Millisecond
+	// DefaultClaimCost is the claim time per job assumed until a group has been measured.
+	DefaultClaimCost = 100 * time.Microsecond
+	// minGroupToMeasure is the smallest group whose duration updates the estimate (smaller
+	// ones are dominated by the commit's fixed cost).
+	minGroupToMeasure = 64
+	minClaimCost      = 10 * time.Microsecond
+	leadMargin        = 150 // percent of the measured claim time planned per job
+	maxClaimCost      = 10 * time.Millisecond
+)
+
 // NewLoop returns a scheduler loop.
 func NewLoop(st store.Reader, rec Reconciler, clk clock.Clock, log *slog.Logger) *Loop {
-	return &Loop{store: st, rec: rec, clock: clk, log: log, index: map[string]*dueItem{}, gen: map[string]uint64{}, wake: make(chan struct{}, 1)}
+	return &Loop{store: st, rec: rec, clock: clk, log: log, index: map[string]*dueItem{}, gen: map[string]uint64{}, wake: make(chan struct{}, 1),
+		claimCost: DefaultClaimCost}
 }
 
 // Running reports whether the loop is running.
@@ -119,7 +153,7 @@ func (l *Loop) Boot(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			l.claim(ctx, batch, nil)
+			l.claim(ctx, batch, nil, time.Time{})
 		}()
 	}
 	wg.Wait()
@@ -134,11 +168,14 @@ func (l *Loop) Boot(ctx context.Context) error {
 
 // claim reconciles a batch of jobs and puts each back in the heap at its next due instant.
 // gens holds the Update generation of each job when it was popped (nil at boot: no Update can
-// have run yet).
-func (l *Loop) claim(ctx context.Context, ids []string, gens []uint64) {
-	res := l.rec.ReconcileJobs(ctx, ids)
+// have run yet); until is the group instant of a batch claimed ahead (zero otherwise).
+func (l *Loop) claim(ctx context.Context, ids []string, gens []uint64, until time.Time) {
+	res := l.rec.ReconcileJobs(ctx, ids, until)
 	now := l.clock.Now()
 	l.mu.Lock()
+	if !until.IsZero() {
+		l.groupInflight--
+	}
 	for i, id := range ids {
 		var r Result
 		if i < len(res) {
@@ -163,10 +200,61 @@ func (l *Loop) claim(ctx context.Context, ids []string, gens []uint64) {
 			// A retry is always scheduled; a result is applied only if no Update of the job
 			// started while it ran (that Update sets a fresher value).
 			l.setLocked(id, due)
+			if it := l.index[id]; it != nil && (force || due.After(now) && !due.After(until)) {
+				// A retry waits for its delay; a job asked to claim ahead that did not
+				// (ClaimsAhead is false) waits for its instant.
+				it.noAhead = true
+			}
 		}
 	}
+	l.endGroupLocked(now)
 	l.mu.Unlock()
 	l.signal()
+}
+
+// endGroupLocked closes the group claimed ahead once its last batch returned and none of its
+// jobs is left (or its instant has come), and updates the claim-time estimate from its
+// duration.
+func (l *Loop) endGroupLocked(now time.Time) {
+	if l.ahead.IsZero() || l.groupInflight > 0 || l.ahead.After(now) && l.countAheadLocked(l.ahead, 1) > 0 {
+		return
+	}
+	if l.groupJobs >= minGroupToMeasure {
+		measured := now.Sub(l.groupStart) / time.Duration(l.groupJobs)
+		l.claimCost = min(max((3*l.claimCost+measured)/4, minClaimCost), maxClaimCost)
+	}
+	l.ahead, l.groupJobs = time.Time{}, 0
+}
+
+// countAheadLocked counts, up to max, the heap's jobs due at or before t that may be claimed
+// ahead. It visits only the part of the heap due at or before t.
+func (l *Loop) countAheadLocked(t time.Time, max int) int {
+	n := 0
+	l.walkLocked(t, func(it *dueItem) bool {
+		if !it.noAhead {
+			n++
+		}
+		return n < max
+	})
+	return n
+}
+
+// walkLocked calls fn for heap items due at or before t (in no particular order) until fn
+// returns false. A heap's children are never due before their parent, so the walk prunes
+// every subtree whose root is due after t.
+func (l *Loop) walkLocked(t time.Time, fn func(*dueItem) bool) {
+	stack := []int{0}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i >= len(l.h) || l.h[i].due.After(t) {
+			continue
+		}
+		if !fn(l.h[i]) {
+			return
+		}
+		stack = append(stack, 2*i+2, 2*i+1)
+	}
 }
 
 // Update refreshes one job's heap entry from the store (after a definition change).
@@ -252,6 +340,9 @@ func (l *Loop) setLocked(jobID string, due time.Time) {
 		delete(l.index, jobID)
 	case due.IsZero():
 	case ok:
+		if !it.due.Equal(due) {
+			it.noAhead = false
+		}
 		it.due = due
 		heap.Fix(&l.h, it.pos)
 	default:
@@ -292,22 +383,20 @@ func (l *Loop) Run(ctx context.Context) {
 			return
 		}
 		now := l.clock.Now()
-		ids, gens := l.popDue(now, BatchSize)
+		ids, gens, until := l.popDue(now, BatchSize)
 		if len(ids) > 0 {
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				l.claim(ctx, ids, gens)
+				l.claim(ctx, ids, gens, until)
 			}()
 			continue
 		}
 		<-sem
-		wait := time.Hour
-		l.mu.Lock()
-		if len(l.h) > 0 {
-			wait = l.h[0].due.Sub(now)
+		wait := l.nextWake(now)
+		if wait <= 0 {
+			continue // a group is to be claimed ahead from now
 		}
-		l.mu.Unlock()
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -319,20 +408,114 @@ func (l *Loop) Run(ctx context.Context) {
 	}
 }
 
-// popDue removes and returns up to max jobs due at or before now, with their Update
-// generations.
-func (l *Loop) popDue(now time.Time, max int) ([]string, []uint64) {
+// popDue removes and returns up to max jobs due at or before now, earliest first, then, while
+// a group is claimed ahead, jobs of that group that may be claimed ahead, with their Update
+// generations; until is the group's instant when the batch is to be claimed up to it.
+func (l *Loop) popDue(now time.Time, max int) (ids []string, gens []uint64, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var ids []string
-	var gens []uint64
 	for len(l.h) > 0 && len(ids) < max && !l.h[0].due.After(now) {
 		it := heap.Pop(&l.h).(*dueItem)
 		delete(l.index, it.jobID)
 		ids = append(ids, it.jobID)
 		gens = append(gens, l.gen[it.jobID])
 	}
-	return ids, gens
+	if !l.ahead.After(now) || len(ids) >= max {
+		if len(ids) == 0 {
+			l.endGroupLocked(now)
+		}
+		return ids, gens, l.aheadOf(ids, now)
+	}
+	var take []*dueItem
+	l.walkLocked(l.ahead, func(it *dueItem) bool {
+		if !it.noAhead {
+			take = append(take, it)
+		}
+		return len(ids)+len(take) < max
+	})
+	for _, it := range take {
+		heap.Remove(&l.h, it.pos)
+		delete(l.index, it.jobID)
+		ids = append(ids, it.jobID)
+		gens = append(gens, l.gen[it.jobID])
+	}
+	if len(ids) == 0 {
+		l.endGroupLocked(now)
+	}
+	return ids, gens, l.aheadOf(ids, now)
+}
+
+// aheadOf returns the instant up to which a popped batch is claimed (the group's, while one is
+// claimed ahead) and counts the batch in the group.
+func (l *Loop) aheadOf(ids []string, now time.Time) time.Time {
+	if len(ids) == 0 || !l.ahead.After(now) {
+		return time.Time{}
+	}
+	l.groupJobs += len(ids)
+	l.groupInflight++
+	return l.ahead
+}
+
+// nextWake returns how long the loop may sleep when nothing is due at now.
+//
+// It also decides when to claim ahead. Claimed one after the other, the k-th job to fall due
+// (k = 1, 2, … in due order) is committed about k × claimCost after the first claim starts;
+// to be committed by its instant d_k, the claims must start by d_k − k × claimCost (a lead
+// of at most MaxLead). The loop wakes at the earliest such start, and when it comes opens a
+// group up to the last job whose start has come, which popDue then takes in batches. Jobs
+// whose lead would be under MinLead are claimed when due (so a job alone, or a few together,
+// is claimed exactly at its instant). Only jobs due within MaxLead of the earliest one can
+// start before it, so only they are looked at.
+func (l *Loop) nextWake(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.h) == 0 {
+		return time.Hour
+	}
+	first := l.h[0].due
+	wait := first.Sub(now)
+	if !l.ahead.IsZero() {
+		return wait // a group is open and its last batches are in flight
+	}
+	cost := l.claimCost
+	minRank := 0 // 0-based rank from which a lead is MinLead or more
+	for minRank < 1<<20 && PlannedLead(minRank+1, cost) < MinLead {
+		minRank++
+	}
+	var dues []time.Time
+	l.walkLocked(first.Add(MaxLead), func(it *dueItem) bool {
+		if !it.noAhead {
+			dues = append(dues, it.due)
+		}
+		return true
+	})
+	if len(dues) <= minRank {
+		return wait
+	}
+	slices.SortFunc(dues, time.Time.Compare)
+	var start, until time.Time
+	for i := minRank; i < len(dues); i++ {
+		s := dues[i].Add(-PlannedLead(i+1, cost))
+		if start.IsZero() || s.Before(start) {
+			start = s
+		}
+		if !s.After(now) {
+			until = dues[i]
+		}
+	}
+	if !until.IsZero() {
+		l.ahead, l.groupStart, l.groupJobs, l.groupInflight = until, now, 0, 0
+		return 0
+	}
+	return min(start.Sub(now), wait)
+}
+
+// PlannedLead is how long before their instant the claims of a group of jobs start, given the
+// measured claim time per job: the measured time is an average, so a lead planned on it
+// alone would be just enough half of the time; leadMargin covers the variation (other writes,
+// fsync and checkpoint stalls). It is at most MaxLead.
+func PlannedLead(jobs int, claimCost time.Duration) time.Duration {
+	return min(time.Duration(jobs)*claimCost*leadMargin/100, MaxLead)
 }
 
 // NextDue returns the earliest due instant in the heap.
@@ -349,6 +532,9 @@ type dueItem struct {
 	jobID string
 	due   time.Time
 	pos   int
+	// noAhead: asked to claim ahead, the job did not (ClaimsAhead false); it is popped only
+	// once due. Cleared when its due instant changes.
+	noAhead bool
 }
 
 type dueHeap []*dueItem

@@ -50,18 +50,32 @@ type segment struct {
 // Reconcile accounts for every slot of job in (accounted_until, now] (SPEC §6.5). The caller
 // has locked the job in tx (store.Tx.LockJob) and passes what it read.
 func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now time.Time, o Options) (*Outcome, error) {
+	return ReconcileUntil(tx, job, cur, now, now, o)
+}
+
+// ReconcileUntil is Reconcile that also claims the slots in (now, until] of a job that can be
+// claimed ahead (ClaimsAhead; DECISIONS 28): their runs are admitted now, with scheduled_at
+// the slot, and the dispatcher starts them at that instant. For any other job, or when until
+// is not after now, it is Reconcile.
+func ReconcileUntil(tx store.Tx, job *automation.Job, cur *automation.Cursor, now, until time.Time, o Options) (*Outcome, error) {
 	out := &Outcome{Slots: map[string]int{}}
 	spec, err := SpecOf(job, o.DefaultTZ, cur.AnchorAt)
 	if err != nil {
 		return nil, err
 	}
+	// h is the accounting horizon: slots up to h are reconciled. Admission itself (run
+	// started_at, fire-limit window, ledger recorded_at) stays at now.
+	h := now
+	if until.After(now) && ClaimsAhead(job, o) {
+		h = until
+	}
 	nc := *cur
 	out.Cursor = &nc
 	a := cur.AccountedUntil
-	if !job.Enabled || !now.After(a) {
+	if !job.Enabled || !h.After(a) {
 		want := time.Time{}
 		if job.Enabled {
-			if sl, ok := spec.Next(maxTime(a, now)); ok {
+			if sl, ok := spec.Next(maxTime(a, h)); ok {
 				want = sl.At.UTC()
 			}
 		}
@@ -88,15 +102,15 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 	}
 
 	if o.Paused {
-		addRange(a, now, automation.OutcomeSkipped, automation.ReasonPaused)
+		addRange(a, h, automation.OutcomeSkipped, automation.ReasonPaused)
 	} else {
 		grace := time.Duration(job.MisfireGraceSeconds) * time.Second
 		if grace < time.Second {
 			grace = time.Second
 		}
 		window, _ := time.ParseDuration(job.CatchUpWindow)
-		onTimeAfter := maxTime(a, now.Add(-grace).Add(-time.Nanosecond))           // on time: slot >= now-grace
-		staleUntil := minTime(now.Add(-window).Add(-time.Nanosecond), onTimeAfter) // stale: slot < now-window
+		onTimeAfter := maxTime(a, h.Add(-grace).Add(-time.Nanosecond))           // on time: slot >= h-grace
+		staleUntil := minTime(h.Add(-window).Add(-time.Nanosecond), onTimeAfter) // stale: slot < h-window
 		// Stale slots.
 		addRange(a, staleUntil, automation.OutcomeSkipped, automation.ReasonMisfire)
 		missedAfter := maxTime(a, staleUntil)
@@ -130,7 +144,7 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 		if coalesce >= 0 && len(candidates) == 1 {
 			representative = 0
 		}
-		candidates = append(candidates, spec.Between(onTimeAfter, now, 0)...)
+		candidates = append(candidates, spec.Between(onTimeAfter, h, 0)...)
 		for i, sl := range candidates {
 			run, refused, err := fire(tx, job, sl, now, o, out)
 			if err != nil {
@@ -167,9 +181,9 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 	if err := writeLedger(tx, job.ID, spec, segs, now, o); err != nil {
 		return nil, err
 	}
-	nc.AccountedUntil = now
+	nc.AccountedUntil = h
 	nc.NextRunAt = time.Time{}
-	if sl, ok := spec.Next(now); ok {
+	if sl, ok := spec.Next(h); ok {
 		nc.NextRunAt = sl.At.UTC()
 	}
 	if !lastSlot.IsZero() {
@@ -186,6 +200,17 @@ func Reconcile(tx store.Tx, job *automation.Job, cur *automation.Cursor, now tim
 	nc.ConsecutiveResumeFailures = 0
 	nc.UpdatedAt = now
 	return out, tx.UpdateCursor(&nc)
+}
+
+// ClaimsAhead reports whether job's slots may be claimed before they are due (DECISIONS 28):
+// only when nothing the admission decides depends on the instant between claim and slot. An
+// overlap policy of skip or cancel_previous looks at the runs active at admission (a run
+// ending, or being superseded, in between would change the outcome); a task-backed fire
+// creates its task at admission; a paused engine records skipped(paused) slots at their
+// instants.
+func ClaimsAhead(job *automation.Job, o Options) bool {
+	return job.Enabled && !o.Paused && job.Task == nil &&
+		(job.OverlapPolicy == automation.OverlapAllow || job.OverlapPolicy == automation.OverlapQueue)
 }
 
 // fire admits one candidate slot; it returns the run or the refusal reason.

@@ -440,7 +440,8 @@ var errBatchMember = errors.New("service: a job of the batch failed")
 const maxBatchRetries = 3
 
 // ReconcileJobs reconciles a batch of due jobs at one instant in one transaction (one store
-// Write): the jobs are locked with one statement (store.Tx.LockJobs; on PostgreSQL jobs held by
+// Write), each also up to until when it can be claimed ahead (scheduler.ReconcileUntil; a zero
+// until reconciles up to now only): the jobs are locked with one statement (store.Tx.LockJobs; on PostgreSQL jobs held by
 // another node are skipped and reported Busy) and each is reconciled exactly as by
 // ReconcileJob. The transaction commits all of them or none: when one job fails, the attempt is
 // abandoned, that job's error is its result, and the others are attempted again without it
@@ -452,7 +453,7 @@ const maxBatchRetries = 3
 // transaction per batch saves little, and batch transactions that hold hundreds of job rows
 // and run hundreds of statements one after the other on one connection made the nodes of a
 // cluster claim far fewer slots (bench/cmd/cluster: 3 nodes 1,709 -> 110-155 slots/s).
-func (s *Service) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
+func (s *Service) ReconcileJobs(ctx context.Context, ids []string, until time.Time) []scheduler.Result {
 	// A job listed twice is reconciled once; every occurrence gets its result.
 	first := make(map[string]int, len(ids))
 	uniq := ids
@@ -471,25 +472,25 @@ func (s *Service) ReconcileJobs(ctx context.Context, ids []string) []scheduler.R
 				uniq = append(uniq, id)
 			}
 		}
-		ures := s.reconcileJobs(ctx, uniq)
+		ures := s.reconcileJobs(ctx, uniq, until)
 		res := make([]scheduler.Result, len(ids))
 		for i, id := range ids {
 			res[i] = ures[first[id]]
 		}
 		return res
 	}
-	return s.reconcileJobs(ctx, ids)
+	return s.reconcileJobs(ctx, ids, until)
 }
 
 // reconcileJobs is ReconcileJobs for distinct ids.
-func (s *Service) reconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
+func (s *Service) reconcileJobs(ctx context.Context, ids []string, until time.Time) []scheduler.Result {
 	res := make([]scheduler.Result, len(ids))
 	if s.Store.Kind() == "postgres" {
 		all := make([]int, len(ids))
 		for i := range ids {
 			all[i] = i
 		}
-		s.reconcileEach(ctx, ids, all, res)
+		s.reconcileEach(ctx, ids, all, until, res)
 		return res
 	}
 	pending := make([]int, len(ids)) // indexes into ids not settled yet
@@ -503,7 +504,7 @@ func (s *Service) reconcileJobs(ctx context.Context, ids []string) []scheduler.R
 	var failed []string
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > maxBatchRetries {
-			s.reconcileEach(ctx, ids, pending, res)
+			s.reconcileEach(ctx, ids, pending, until, res)
 			break
 		}
 		var (
@@ -538,7 +539,7 @@ func (s *Service) reconcileJobs(ctx context.Context, ids []string) []scheduler.R
 				if !ok {
 					continue
 				}
-				out, err := scheduler.Reconcile(tx, rec.Job, rec.Cursor, now, opts)
+				out, err := scheduler.ReconcileUntil(tx, rec.Job, rec.Cursor, now, until, opts)
 				if err != nil {
 					bad, badErr = i, err
 					return errBatchMember
@@ -584,7 +585,7 @@ func (s *Service) reconcileJobs(ctx context.Context, ids []string) []scheduler.R
 // reconcileEach reconciles the jobs ids[i] for i in idx one transaction per job, concurrently
 // (so that SQLite still commits them together): each locks its job with LockJobs, so a job
 // another node holds is reported busy instead of waited for.
-func (s *Service) reconcileEach(ctx context.Context, ids []string, idx []int, res []scheduler.Result) {
+func (s *Service) reconcileEach(ctx context.Context, ids []string, idx []int, until time.Time, res []scheduler.Result) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for _, i := range idx {
@@ -592,14 +593,14 @@ func (s *Service) reconcileEach(ctx context.Context, ids []string, idx []int, re
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			res[i] = s.reconcileOne(ctx, ids[i])
+			res[i] = s.reconcileOne(ctx, ids[i], until)
 		}()
 	}
 	wg.Wait()
 }
 
 // reconcileOne reconciles one job in its own transaction, locking it like a batch does.
-func (s *Service) reconcileOne(ctx context.Context, id string) scheduler.Result {
+func (s *Service) reconcileOne(ctx context.Context, id string, until time.Time) scheduler.Result {
 	var (
 		out    *scheduler.Outcome
 		busy   bool
@@ -613,7 +614,7 @@ func (s *Service) reconcileOne(ctx context.Context, id string) scheduler.Result 
 			return err
 		}
 		before = recs[0].Cursor.NextRunAt
-		out, err = scheduler.Reconcile(tx, recs[0].Job, recs[0].Cursor, s.now(), s.SchedulerOptions())
+		out, err = scheduler.ReconcileUntil(tx, recs[0].Job, recs[0].Cursor, s.now(), until, s.SchedulerOptions())
 		return err
 	})
 	switch {

@@ -100,9 +100,9 @@ type tracedReconciler struct {
 	on  func(string, time.Time, time.Time)
 }
 
-func (t tracedReconciler) ReconcileJobs(ctx context.Context, ids []string) []scheduler.Result {
+func (t tracedReconciler) ReconcileJobs(ctx context.Context, ids []string, until time.Time) []scheduler.Result {
 	called := time.Now()
-	res := t.svc.ReconcileJobs(ctx, ids)
+	res := t.svc.ReconcileJobs(ctx, ids, until)
 	returned := time.Now()
 	for _, id := range ids {
 		t.on(id, called, returned)
