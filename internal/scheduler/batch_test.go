@@ -242,6 +242,7 @@ func TestClaimAheadThenScheduleChange(t *testing.T) {
 	h.expectRuns(id, time.Time{}, "10:00", "10:30")
 	h.expectLedger(id, "fired 10:00 #1", "fired 10:30 #2")
 }
+
 // TestReconcileJobsPrunesLedger: batch claims prune every job's ledger to slots_per_job, in
 // one statement at the end of the batch.
 func TestReconcileJobsPrunesLedger(t *testing.T) {
