@@ -285,6 +285,8 @@ func TestSchedulerClaimsGroupAhead(t *testing.T) {
 		ids = append(ids, j["id"].(string))
 	}
 	claimAt := due.Add(-scheduler.PlannedLead(len(ids), scheduler.DefaultClaimCost))
+	clk.waitArmed(t, due.Add(-scheduler.MaxLead)) // the scheduler plans the group then
+	clk.Set(due.Add(-scheduler.MaxLead))
 	clk.waitArmed(t, claimAt)
 	clk.Set(claimAt)
 	for _, id := range ids {

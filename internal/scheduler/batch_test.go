@@ -134,9 +134,9 @@ func TestLoopClaimsCoincidentJobsTogether(t *testing.T) {
 	}
 	lead := scheduler.PlannedLead(30, scheduler.DefaultClaimCost)
 	rl := startLoop(t, h, h.svc)
-	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	rl.approachGroup(t, h, at(day+"10:00:00Z"), lead)
 	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
-	rl.waitArmedAhead(t, at(day+"11:00:00Z"), lead)
+	rl.waitArmedAhead(t, at(day+"11:00:00Z"), scheduler.MaxLead) // the next group: plan it 1 s before
 	rl.rec.mu.Lock()
 	batches := rl.rec.batches
 	rl.rec.mu.Unlock()
@@ -170,7 +170,7 @@ func TestLoopClaimsAheadOnlyWhatMayBe(t *testing.T) {
 	// counts them all.
 	lead := scheduler.PlannedLead(43, scheduler.DefaultClaimCost)
 	rl := startLoop(t, h, h.svc)
-	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	rl.approachGroup(t, h, at(day+"10:00:00Z"), lead)
 	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
 	// The claimed jobs are back in the heap for 11:00; the others wait for 10:00.
 	rl.waitArmed(t, at(day+"10:00:00Z"))
@@ -196,7 +196,7 @@ func TestLoopClaimsAheadOnlyWhatMayBe(t *testing.T) {
 		h.expectRuns(id, time.Time{}, "10:00")
 	}
 	h.clk.Set(at(day + "10:30:00Z"))
-	rl.waitArmedAhead(t, at(day+"11:00:00Z"), lead)
+	rl.waitArmedAhead(t, at(day+"11:00:00Z"), scheduler.MaxLead)
 	h.expectRuns(small, at(day+"10:30:00Z"), "10:30")
 }
 
@@ -210,14 +210,14 @@ func TestLoopLearnsClaimTime(t *testing.T) {
 	}
 	rl := startLoop(t, h, h.svc)
 	lead := scheduler.PlannedLead(100, scheduler.DefaultClaimCost)
-	rl.waitArmedAhead(t, at(day+"10:00:00Z"), lead)
+	rl.approachGroup(t, h, at(day+"10:00:00Z"), lead)
 	// Each claim takes 300 µs of the (fake) clock: the group takes 30 ms.
 	rl.rec.mu.Lock()
 	rl.rec.after = func(string) { h.clk.Advance(300 * time.Microsecond) }
 	rl.rec.mu.Unlock()
 	h.clk.Set(at(day + "10:00:00Z").Add(-lead))
 	// The estimate moves a quarter of the way: (3 × 100 µs + 300 µs) / 4.
-	rl.waitArmedAhead(t, at(day+"11:00:00Z"), scheduler.PlannedLead(100, 150*time.Microsecond))
+	rl.approachGroup(t, h, at(day+"11:00:00Z"), scheduler.PlannedLead(100, 150*time.Microsecond))
 	for _, id := range ids {
 		h.expectRuns(id, time.Time{}, "10:00")
 	}

@@ -493,6 +493,15 @@ func (rl *runningLoop) waitArmed(t *testing.T, want time.Time) {
 	rl.waitArmedAhead(t, want, 0)
 }
 
+// approachGroup walks the clock to a group of jobs due together: the loop first sleeps until
+// MaxLead before due, plans the group's claims then, and sleeps until lead before due.
+func (rl *runningLoop) approachGroup(t *testing.T, h *harness, due time.Time, lead time.Duration) {
+	t.Helper()
+	rl.waitArmedAhead(t, due, scheduler.MaxLead)
+	h.clk.Set(due.Add(-scheduler.MaxLead))
+	rl.waitArmedAhead(t, due, lead)
+}
+
 // waitArmedAhead waits until the loop sleeps until lead before due, the earliest due instant
 // (no reconciliation in flight): a group claimed ahead.
 func (rl *runningLoop) waitArmedAhead(t *testing.T, due time.Time, lead time.Duration) {

@@ -482,6 +482,14 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 	for minRank < 1<<20 && PlannedLead(minRank+1, cost) < MinLead {
 		minRank++
 	}
+	// Most of the time no group is near: a count that stops past minRank says so without
+	// reading the whole window (Update wakes the loop once per definition change).
+	if l.countAheadLocked(first.Add(MaxLead), minRank+1) <= minRank {
+		return wait
+	}
+	if wait > MaxLead {
+		return wait - MaxLead // plan when the group is within reach
+	}
 	var dues []time.Time
 	l.walkLocked(first.Add(MaxLead), func(it *dueItem) bool {
 		if !it.noAhead {
