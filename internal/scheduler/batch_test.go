@@ -200,6 +200,46 @@ func TestLoopClaimsAheadOnlyWhatMayBe(t *testing.T) {
 	h.expectRuns(small, at(day+"10:30:00Z"), "10:30")
 }
 
+// TestLoopClaimsAheadJobsDueCloseTogether: jobs due a little apart (every jobs created one
+// after the other) are a group too: claimed one after the other from the first instant, the
+// later ones would be committed late, so the loop starts early enough for the last one and
+// claims them together, each up to the last one's instant.
+func TestLoopClaimsAheadJobsDueCloseTogether(t *testing.T) {
+	h := newHarness(t, at(day+"09:30:00Z"))
+	first := at(day + "10:00:00Z")
+	const n, step = 40, 50 * time.Microsecond
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, h.create(jobJSON(fmt.Sprint("at", i), fmt.Sprintf(`{"mode":"at","time":%q}`,
+			first.Add(time.Duration(i)*step).Format(time.RFC3339Nano)))))
+	}
+	// The last job's claim must start n claims before its instant, the earliest start of all.
+	last := first.Add((n - 1) * step)
+	start := last.Add(-scheduler.PlannedLead(n, scheduler.DefaultClaimCost))
+	rl := startLoop(t, h, h.svc)
+	rl.approachGroup(t, h, first, first.Sub(start))
+	h.clk.Set(start)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		calls, inflight := rl.rec.snapshot()
+		if rl.loop.Len() == 0 && inflight == 0 && len(calls) == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs left in the heap, %d claimed", rl.loop.Len(), len(calls))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i, id := range ids {
+		h.expectRuns(id, start, first.Add(time.Duration(i)*step).Format("15:04"))
+	}
+	rl.rec.mu.Lock()
+	defer rl.rec.mu.Unlock()
+	if len(rl.rec.batches) != 1 {
+		t.Fatalf("%d batches", len(rl.rec.batches))
+	}
+}
+
 // TestLoopLearnsClaimTime: the lead of a group follows the claim time measured on the groups
 // before it.
 func TestLoopLearnsClaimTime(t *testing.T) {
