@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+
+	"github.com/agh-dev/agh/internal/automation"
+	"github.com/agh-dev/agh/internal/store"
+)
+
+// TestUpdateRunWritesOnlyChangedColumns: UpdateRun names in SET only the columns whose values
+// change, so the indexes over the others are not rewritten. A temporary trigger on the writer
+// connection records every UPDATE naming a column of the runs indexes that a dispatcher
+// update does not change (SQLite fires UPDATE OF triggers by the SET list, like it maintains
+// indexes).
+func TestUpdateRunWritesOnlyChangedColumns(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	r := &automation.Run{ID: "run_1", JobID: "job_1", Status: automation.RunScheduled, Attempt: 1, FireID: "fire_1",
+		ScheduledAt: cacheT0, StartedAt: cacheT0, Origin: automation.OriginManual, AgentName: "a",
+		Scope: automation.ScopeGlobal, Depth: 1, Prompt: "p"}
+	write := func(fn func(tx *txn) error) {
+		t.Helper()
+		if err := s.Write(ctx, func(tx store.Tx) error { return fn(tx.(*txn)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := func() int {
+		t.Helper()
+		var n int
+		write(func(tx *txn) error {
+			row, err := tx.row(bg, "SELECT count(*) FROM temp.named")
+			if err != nil {
+				return err
+			}
+			return row.Scan(&n)
+		})
+		return n
+	}
+	write(func(tx *txn) error {
+		for _, q := range []string{
+			"CREATE TEMP TABLE named (run_id TEXT)",
+			`CREATE TEMP TRIGGER runs_named AFTER UPDATE OF job_id, trigger_id, fire_id, attempt, started_at, scheduled_at
+				ON runs BEGIN INSERT INTO temp.named VALUES (NEW.id); END`,
+		} {
+			if _, err := tx.exec(bg, q); err != nil {
+				return err
+			}
+		}
+		return tx.InsertRun(r)
+	})
+
+	started := *r
+	started.Status, started.DispatchedAt, started.NodeID = automation.RunRunning, cacheT0, "node-a"
+	withSession := started
+	withSession.SessionID = "ses_1"
+	for _, step := range []struct {
+		run  *automation.Run
+		from string
+	}{{&started, automation.RunScheduled}, {&withSession, automation.RunRunning}, {&withSession, automation.RunRunning}} {
+		write(func(tx *txn) error {
+			ok, err := tx.UpdateRun(step.run, step.from)
+			if err == nil && !ok {
+				t.Errorf("UpdateRun(%s from %s) did not update", step.run.Status, step.from)
+			}
+			return err
+		})
+	}
+	if n := named(); n != 0 {
+		t.Fatalf("%d updates named an unchanged indexed column", n)
+	}
+	got, err := s.GetRun(ctx, "run_1")
+	if err != nil || got.SessionID != "ses_1" || got.Status != automation.RunRunning || got.NodeID != "node-a" {
+		t.Fatalf("run %+v, %v", got, err)
+	}
+	// A change of such a column is written (UpdateRun replaces the row).
+	moved := withSession
+	moved.ScheduledAt = cacheT0.Add(1)
+	write(func(tx *txn) error { _, err := tx.UpdateRun(&moved, automation.RunRunning); return err })
+	if n := named(); n != 1 {
+		t.Fatalf("%d updates named scheduled_at, want 1", n)
+	}
+}
