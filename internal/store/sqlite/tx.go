@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -295,74 +294,109 @@ func (t *txn) CountRunsByStatus(ctx context.Context) (map[string]int, error) {
 // UpdateRun replaces the run row if its stored status is fromStatus and reports whether it did.
 // A missing run is (false, store.ErrNotFound).
 //
-// It reads the stored row first and writes only the columns whose values change: SQLite
-// rewrites the entry of every index over a column named in SET, changed or not, and runs have
-// seven indexes, so a full-row UPDATE that only records a session id rewrote all of them
-// (54 µs against 14 µs measured). The statement shapes are the combinations of changed
-// columns the callers produce (a handful: start, session, lease, finish, cancel).
+// SQLite rewrites the entry of every index over a column named in SET (or in a partial index's
+// WHERE), changed or not, and runs have seven indexes: a full-row UPDATE that only records a
+// session id rewrote all of them (54 µs against 14 µs measured). So the usual update names only
+// the columns a run's life changes (runMutableSet; without status when the status stays), on
+// the condition that the others are unchanged; a caller that changes one of those gets the
+// full-row statement.
 func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 	args, err := sqlrow.RunArgs(newEnc(), r)
 	if err != nil {
 		return false, err
 	}
-	old, err := t.GetRun(bg, r.ID)
-	if err != nil {
-		return false, err // store.ErrNotFound when missing
+	byCol := func(cols []string) []any {
+		out := make([]any, 0, len(cols)+len(runFixedCols)+2)
+		for _, c := range cols {
+			out = append(out, args[runColIndex[c]])
+		}
+		return out
 	}
-	if old.Status != fromStatus {
-		return false, nil
+	set, query := runMutableCols, updateRunStatusSQL
+	if r.Status == fromStatus {
+		set, query = runMutableCols[1:], updateRunSameStatusSQL
 	}
-	oldArgs, err := sqlrow.RunArgs(newEnc(), old)
+	vals := append(byCol(set), r.ID, fromStatus)
+	vals = append(vals, byCol(runFixedCols)...)
+	n, err := affected(t.exec(bg, query, vals...))
+	if err == nil && n == 0 {
+		// A fixed column changes (or the status or the run does not match): replace the row.
+		n, err = affected(t.exec(bg, updateRunAllSQL, append(args, fromStatus)...))
+	}
 	if err != nil {
 		return false, err
 	}
-	var set strings.Builder
-	var vals []any
-	for i, col := range runColumnNames[:len(runColumnNames)-1] { // the last column is id
-		if sameArg(args[i], oldArgs[i]) {
-			continue
+	if n > 0 {
+		t.recordFire(r)
+		if r.Status != fromStatus {
+			t.countStatus(fromStatus, -1)
+			t.countStatus(r.Status, 1)
 		}
-		if set.Len() > 0 {
-			set.WriteString(", ")
-		}
-		set.WriteString(col + " = ?")
-		vals = append(vals, args[i])
+		return true, nil
 	}
-	if set.Len() > 0 {
-		if err := mustAffect(t.exec(bg, "UPDATE runs SET "+set.String()+" WHERE id = ?", append(vals, r.ID)...)); err != nil {
-			return false, err
-		}
+	row, err := t.row(bg, "SELECT 1 FROM runs WHERE id = ?", r.ID)
+	if err != nil {
+		return false, err
 	}
-	t.recordFire(r)
-	if r.Status != fromStatus {
-		t.countStatus(fromStatus, -1)
-		t.countStatus(r.Status, 1)
+	var one int
+	if err := row.Scan(&one); err == sql.ErrNoRows {
+		return false, store.ErrNotFound
+	} else if err != nil {
+		return false, err
 	}
-	return true, nil
+	return false, nil
 }
 
-// runColumnNames are sqlrow.RunColumns one by one, in RunArgs order (id last).
-var runColumnNames = func() []string {
-	cols := strings.Split(sqlrow.RunColumns, ",")
-	for i, c := range cols {
-		cols[i] = strings.TrimSpace(c)
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
 	}
-	return cols
-}()
+	return res.RowsAffected()
+}
 
-// sameArg reports whether two RunArgs values are the same stored value (RunArgs gives nullable
-// text as *string, blobs as []byte, the rest as comparable values).
-func sameArg(a, b any) bool {
-	if as, ok := a.(*string); ok {
-		bs, ok := b.(*string)
-		return ok && (as == nil) == (bs == nil) && (as == nil || *as == *bs)
+// The columns of runs an update may change during a run's life (status first), and the ones
+// fixed at admission.
+var (
+	runMutableCols = []string{"status", "ended_at", "session_id", "error", "error_code", "task_id",
+		"task_run_id", "delivery_error", "delivery_error_at", "dispatched_at", "stop_reason", "node_id",
+		"lease_owner", "lease_expires_at"}
+	runFixedCols = []string{"job_id", "trigger_id", "attempt", "fire_id", "scheduled_at", "started_at",
+		"origin", "retry_of", "agent_name", "scope", "workspace_id", "depth", "delivery_id", "event_id",
+		"prompt", "envelope"}
+	runColIndex = func() map[string]int {
+		m := map[string]int{}
+		for i, c := range strings.Split(sqlrow.RunColumns, ",") {
+			m[strings.TrimSpace(c)] = i
+		}
+		return m
+	}()
+	updateRunStatusSQL     = updateRunSQL(runMutableCols)
+	updateRunSameStatusSQL = updateRunSQL(runMutableCols[1:])
+	updateRunAllSQL        = `UPDATE runs SET job_id = ?, trigger_id = ?, status = ?, attempt = ?,
+		fire_id = ?, scheduled_at = ?, started_at = ?, ended_at = ?, session_id = ?, error = ?,
+		error_code = ?, task_id = ?, task_run_id = ?, delivery_error = ?, delivery_error_at = ?,
+		origin = ?, retry_of = ?, dispatched_at = ?, agent_name = ?, scope = ?, workspace_id = ?,
+		depth = ?, delivery_id = ?, event_id = ?, stop_reason = ?, node_id = ?, prompt = ?,
+		envelope = ?, lease_owner = ?, lease_expires_at = ?
+		WHERE id = ? AND status = ?`
+)
+
+// updateRunSQL updates the columns set of the run with an id and status whose fixed columns
+// are the given values (IS: job_id, trigger_id and envelope may be NULL).
+func updateRunSQL(set []string) string {
+	var b strings.Builder
+	b.WriteString("UPDATE runs SET ")
+	for i, c := range set {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(c + " = ?")
 	}
-	ab, aBytes := a.([]byte)
-	bb, bBytes := b.([]byte)
-	if aBytes || bBytes {
-		return aBytes && bBytes && bytes.Equal(ab, bb) && (ab == nil) == (bb == nil)
+	b.WriteString(" WHERE id = ? AND status = ?")
+	for _, c := range runFixedCols {
+		b.WriteString(" AND " + c + " IS ?")
 	}
-	return a == b
+	return b.String()
 }
 
 // activeRunsSQL repeats the partial index runs_active's WHERE clause verbatim, which SQLite

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/agh-dev/agh/internal/automation"
@@ -79,5 +80,46 @@ func TestUpdateRunWritesOnlyChangedColumns(t *testing.T) {
 	write(func(tx *txn) error { _, err := tx.UpdateRun(&moved, automation.RunRunning); return err })
 	if n := named(); n != 1 {
 		t.Fatalf("%d updates named scheduled_at, want 1", n)
+	}
+}
+
+// BenchmarkUpdateRun: one UpdateRun in its own Write, recording a session id (status unchanged)
+// or moving the run between running and scheduled. Run with -benchtime 5000x.
+func BenchmarkUpdateRun(b *testing.B) {
+	for _, kind := range []string{"session", "status"} {
+		b.Run(kind, func(b *testing.B) {
+			s, err := Open(context.Background(), b.TempDir()+"/agh.db", Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			r := &automation.Run{ID: "run_1", JobID: "job_1", Status: automation.RunRunning, Attempt: 1, FireID: "fire_1",
+				ScheduledAt: cacheT0, StartedAt: cacheT0, Origin: automation.OriginManual, AgentName: "a",
+				Scope: automation.ScopeGlobal, Depth: 1, Prompt: "p"}
+			if err := s.Write(ctx, func(tx store.Tx) error { return tx.InsertRun(r) }); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			err = s.Write(ctx, func(tx store.Tx) error {
+				for i := 0; i < b.N; i++ {
+					c := *r
+					from := r.Status
+					if kind == "session" {
+						c.SessionID = fmt.Sprint("ses_", i)
+					} else if r.Status == automation.RunRunning {
+						c.Status = automation.RunScheduled
+					}
+					if _, err := tx.UpdateRun(&c, from); err != nil {
+						return err
+					}
+					r = &c
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
