@@ -58,6 +58,7 @@ type Loop struct {
 	groupJobs     int
 	groupInflight int
 	claimCost     time.Duration
+	buckets       []int // mayNeedLeadLocked's counts, kept between calls
 }
 
 // BatchSize is the largest number of due jobs claimed together: one Reconciler call, which
@@ -490,6 +491,9 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 	if wait > MaxLead {
 		return wait - MaxLead // plan when the group is within reach
 	}
+	if !l.mayNeedLeadLocked(first, cost, minRank) {
+		return wait
+	}
 	var dues []time.Time
 	l.walkLocked(first.Add(MaxLead), func(it *dueItem) bool {
 		if !it.noAhead {
@@ -516,6 +520,37 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 		return 0
 	}
 	return min(start.Sub(now), wait)
+}
+
+// mayNeedLeadLocked reports whether some job due within MaxLead of first may have to be
+// claimed before first, without sorting them (this runs each time the loop goes idle, on the
+// path of the claims: sorting the next second's jobs there added 0.4 ms to every fire's lag
+// at 300 fires/s). Jobs are counted in buckets of one job's lead L from first: the k-th job
+// (0-based, due order) lying in bucket i starts at least i×L − (k+1)×L after first, and
+// k < C(i), the jobs up to bucket i; so a start before first needs C(i) > i, with k ≥
+// minRank, C(i) > minRank.
+func (l *Loop) mayNeedLeadLocked(first time.Time, cost time.Duration, minRank int) bool {
+	per := PlannedLead(1, cost)
+	n := int(MaxLead/per) + 1
+	if cap(l.buckets) < n {
+		l.buckets = make([]int, n)
+	}
+	b := l.buckets[:n]
+	clear(b)
+	l.walkLocked(first.Add(MaxLead), func(it *dueItem) bool {
+		if !it.noAhead {
+			b[min(int(it.due.Sub(first)/per), n-1)]++
+		}
+		return true
+	})
+	c := 0
+	for i, k := range b {
+		c += k
+		if c > i && c > minRank {
+			return true
+		}
+	}
+	return false
 }
 
 // PlannedLead is how long before their instant the claims of a group of jobs start, given the
