@@ -9,6 +9,13 @@ import (
 	"github.com/agh-dev/agh/internal/store"
 )
 
+// manualRun is run_1 of job_1, a manual fire in status.
+func manualRun(status string) *automation.Run {
+	return &automation.Run{ID: "run_1", JobID: "job_1", Status: status, Attempt: 1, FireID: "fire_1",
+		ScheduledAt: cacheT0, StartedAt: cacheT0, Origin: automation.OriginManual, AgentName: "a",
+		Scope: automation.ScopeGlobal, Depth: 1, Prompt: "p"}
+}
+
 // TestUpdateRunWritesOnlyChangedColumns: UpdateRun names in SET only the columns whose values
 // change, so the indexes over the others are not rewritten. A temporary trigger on the writer
 // connection records every UPDATE naming a column of the runs indexes that a dispatcher
@@ -17,9 +24,7 @@ import (
 func TestUpdateRunWritesOnlyChangedColumns(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
-	r := &automation.Run{ID: "run_1", JobID: "job_1", Status: automation.RunScheduled, Attempt: 1, FireID: "fire_1",
-		ScheduledAt: cacheT0, StartedAt: cacheT0, Origin: automation.OriginManual, AgentName: "a",
-		Scope: automation.ScopeGlobal, Depth: 1, Prompt: "p"}
+	r := manualRun(automation.RunScheduled)
 	write := func(fn func(tx *txn) error) {
 		t.Helper()
 		if err := s.Write(ctx, func(tx store.Tx) error { return fn(tx.(*txn)) }); err != nil {
@@ -94,9 +99,7 @@ func BenchmarkUpdateRun(b *testing.B) {
 			}
 			defer s.Close()
 			ctx := context.Background()
-			r := &automation.Run{ID: "run_1", JobID: "job_1", Status: automation.RunRunning, Attempt: 1, FireID: "fire_1",
-				ScheduledAt: cacheT0, StartedAt: cacheT0, Origin: automation.OriginManual, AgentName: "a",
-				Scope: automation.ScopeGlobal, Depth: 1, Prompt: "p"}
+			r := manualRun(automation.RunRunning)
 			if err := s.Write(ctx, func(tx store.Tx) error { return tx.InsertRun(r) }); err != nil {
 				b.Fatal(err)
 			}
