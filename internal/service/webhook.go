@@ -304,7 +304,6 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 	return res, nil
 }
 
-// replayed answers 409 replay (step 9) and queues the rejected(replay) record.
 // replay answers the delivery as a replay (409) when its id has a claim younger than the
 // retention; otherwise res is nil and expired reports a claim past the retention.
 func (w *webhookDelivery) replay(ctx context.Context, t *automation.Trigger, d *automation.Delivery, deliveryID string, received time.Time) (res *ActivationResult, expired bool, err error) {
@@ -317,6 +316,7 @@ func (w *webhookDelivery) replay(ctx context.Context, t *automation.Trigger, d *
 	return res, false, err
 }
 
+// replayed answers 409 replay (step 9) and queues the rejected(replay) record.
 func (w *webhookDelivery) replayed(ctx context.Context, t *automation.Trigger, d *automation.Delivery, claim *automation.ReplayClaim) (*ActivationResult, error) {
 	d.Outcome, d.Reason, d.StatusCode = automation.DeliveryRejected, "replay", 409
 	if err := w.s.logDelivery(ctx, d); err != nil {
