@@ -297,7 +297,7 @@ func (t *txn) CountRunsByStatus(ctx context.Context) (map[string]int, error) {
 // SQLite rewrites the entry of every index over a column named in SET (or in a partial index's
 // WHERE), changed or not, and runs have seven indexes: a full-row UPDATE that only records a
 // session id rewrote all of them (54 µs against 14 µs measured). So the usual update names only
-// the columns a run's life changes (runMutableSet; without status when the status stays), on
+// the columns a run's life changes (runMutableCols; without status when the status stays), on
 // the condition that the others are unchanged; a caller that changes one of those gets the
 // full-row statement.
 func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
@@ -305,46 +305,47 @@ func (t *txn) UpdateRun(r *automation.Run, fromStatus string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	byCol := func(cols []string) []any {
-		out := make([]any, 0, len(cols)+len(runFixedCols)+2)
-		for _, c := range cols {
-			out = append(out, args[runColIndex[c]])
-		}
-		return out
-	}
-	set, query := runMutableCols, updateRunStatusSQL
+	set, query := runMutableIdx, updateRunStatusSQL
 	if r.Status == fromStatus {
-		set, query = runMutableCols[1:], updateRunSameStatusSQL
+		set, query = runMutableIdx[1:], updateRunSameStatusSQL
 	}
-	vals := append(byCol(set), r.ID, fromStatus)
-	vals = append(vals, byCol(runFixedCols)...)
+	vals := make([]any, 0, len(set)+2+len(runFixedIdx))
+	for _, i := range set {
+		vals = append(vals, args[i])
+	}
+	vals = append(vals, r.ID, fromStatus)
+	for _, i := range runFixedIdx {
+		vals = append(vals, args[i])
+	}
 	n, err := affected(t.exec(bg, query, vals...))
-	if err == nil && n == 0 {
-		// A fixed column changes (or the status or the run does not match): replace the row.
-		n, err = affected(t.exec(bg, updateRunAllSQL, append(args, fromStatus)...))
-	}
 	if err != nil {
 		return false, err
 	}
-	if n > 0 {
-		t.recordFire(r)
-		if r.Status != fromStatus {
-			t.countStatus(fromStatus, -1)
-			t.countStatus(r.Status, 1)
+	if n == 0 {
+		// No run with that id and status, or a fixed column changes.
+		row, err := t.row(bg, "SELECT status FROM runs WHERE id = ?", r.ID)
+		if err != nil {
+			return false, err
 		}
-		return true, nil
+		var stored string
+		if err := row.Scan(&stored); err == sql.ErrNoRows {
+			return false, store.ErrNotFound
+		} else if err != nil {
+			return false, err
+		}
+		if stored != fromStatus {
+			return false, nil
+		}
+		if err := mustAffect(t.exec(bg, updateRunAllSQL, append(args, fromStatus)...)); err != nil {
+			return false, err
+		}
 	}
-	row, err := t.row(bg, "SELECT 1 FROM runs WHERE id = ?", r.ID)
-	if err != nil {
-		return false, err
+	t.recordFire(r)
+	if r.Status != fromStatus {
+		t.countStatus(fromStatus, -1)
+		t.countStatus(r.Status, 1)
 	}
-	var one int
-	if err := row.Scan(&one); err == sql.ErrNoRows {
-		return false, store.ErrNotFound
-	} else if err != nil {
-		return false, err
-	}
-	return false, nil
+	return true, nil
 }
 
 func affected(res sql.Result, err error) (int64, error) {
@@ -355,7 +356,7 @@ func affected(res sql.Result, err error) (int64, error) {
 }
 
 // The columns of runs an update may change during a run's life (status first), and the ones
-// fixed at admission.
+// fixed at admission, with their positions in RunArgs.
 var (
 	runMutableCols = []string{"status", "ended_at", "session_id", "error", "error_code", "task_id",
 		"task_run_id", "delivery_error", "delivery_error_at", "dispatched_at", "stop_reason", "node_id",
@@ -363,13 +364,8 @@ var (
 	runFixedCols = []string{"job_id", "trigger_id", "attempt", "fire_id", "scheduled_at", "started_at",
 		"origin", "retry_of", "agent_name", "scope", "workspace_id", "depth", "delivery_id", "event_id",
 		"prompt", "envelope"}
-	runColIndex = func() map[string]int {
-		m := map[string]int{}
-		for i, c := range strings.Split(sqlrow.RunColumns, ",") {
-			m[strings.TrimSpace(c)] = i
-		}
-		return m
-	}()
+	runMutableIdx          = runArgIndexes(runMutableCols)
+	runFixedIdx            = runArgIndexes(runFixedCols)
 	updateRunStatusSQL     = updateRunSQL(runMutableCols)
 	updateRunSameStatusSQL = updateRunSQL(runMutableCols[1:])
 	updateRunAllSQL        = `UPDATE runs SET job_id = ?, trigger_id = ?, status = ?, attempt = ?,
@@ -380,6 +376,23 @@ var (
 		envelope = ?, lease_owner = ?, lease_expires_at = ?
 		WHERE id = ? AND status = ?`
 )
+
+// runArgIndexes returns the positions of cols in sqlrow.RunColumns (RunArgs order).
+func runArgIndexes(cols []string) []int {
+	pos := map[string]int{}
+	for i, c := range strings.Split(sqlrow.RunColumns, ",") {
+		pos[strings.TrimSpace(c)] = i
+	}
+	out := make([]int, len(cols))
+	for i, c := range cols {
+		p, ok := pos[c]
+		if !ok {
+			panic("sqlite: no run column " + c)
+		}
+		out[i] = p
+	}
+	return out
+}
 
 // updateRunSQL updates the columns set of the run with an id and status whose fixed columns
 // are the given values (IS: job_id, trigger_id and envelope may be NULL).
