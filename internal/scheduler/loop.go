@@ -479,10 +479,11 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 		return wait // a group is open and its last batches are in flight
 	}
 	cost := l.claimCost
-	minRank := 0 // 0-based rank from which a lead is MinLead or more
-	for minRank < 1<<20 && PlannedLead(minRank+1, cost) < MinLead {
-		minRank++
-	}
+	// 0-based rank from which a lead is MinLead or more: the smallest k with
+	// PlannedLead(k+1) ≥ MinLead (PlannedLead grows by one job's lead per job up to MaxLead,
+	// which is above MinLead).
+	per := PlannedLead(1, cost)
+	minRank := int((MinLead+per-1)/per) - 1
 	// Most of the time no group is near: a count that stops past minRank says so without
 	// reading the whole window (Update wakes the loop once per definition change).
 	if l.countAheadLocked(first.Add(MaxLead), minRank+1) <= minRank {
@@ -491,7 +492,7 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 	if wait > MaxLead {
 		return wait - MaxLead // plan when the group is within reach
 	}
-	if !l.mayNeedLeadLocked(first, cost, minRank) {
+	if !l.mayNeedLeadLocked(first, per, minRank) {
 		return wait
 	}
 	var dues []time.Time
@@ -525,12 +526,11 @@ func (l *Loop) nextWake(now time.Time) time.Duration {
 // mayNeedLeadLocked reports whether some job due within MaxLead of first may have to be
 // claimed before first, without sorting them (this runs each time the loop goes idle, on the
 // path of the claims: sorting the next second's jobs there added 0.4 ms to every fire's lag
-// at 300 fires/s). Jobs are counted in buckets of one job's lead L from first: the k-th job
-// (0-based, due order) lying in bucket i starts at least i×L − (k+1)×L after first, and
-// k < C(i), the jobs up to bucket i; so a start before first needs C(i) > i, with k ≥
-// minRank, C(i) > minRank.
-func (l *Loop) mayNeedLeadLocked(first time.Time, cost time.Duration, minRank int) bool {
-	per := PlannedLead(1, cost)
+// at 300 fires/s). per is one job's lead. Jobs are counted in buckets of per from first: the
+// k-th job (0-based, due order) lying in bucket i starts at least i×per − (k+1)×per after
+// first, and k < C(i), the jobs up to bucket i; so a start before first needs C(i) > i, and
+// with k ≥ minRank, C(i) > minRank.
+func (l *Loop) mayNeedLeadLocked(first time.Time, per time.Duration, minRank int) bool {
 	n := int(MaxLead/per) + 1
 	if cap(l.buckets) < n {
 		l.buckets = make([]int, n)
