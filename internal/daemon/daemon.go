@@ -271,6 +271,11 @@ func Run(ctx context.Context, o Options) error {
 	senderDone := make(chan struct{})
 	go func() { defer close(senderDone); d.Sender.Run(senderCtx) }()
 
+	// Signals are caught from before the daemon is reachable: a SIGHUP sent by whoever saw it
+	// listen (or its "started" line) must reload it, not kill it with the default action.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	servers, err := d.listen(cfg, d.metrics.HTTP(d.API.TCP(), api.WithRouteSlot), d.metrics.HTTP(d.API, api.WithRouteSlot))
 	if err != nil {
 		cancelRun()
@@ -284,9 +289,6 @@ func Run(ctx context.Context, o Options) error {
 		o.Ready(d)
 	}
 
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for stop := false; !stop; {
 		select {
 		case <-ctx.Done():
