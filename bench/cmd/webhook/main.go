@@ -32,6 +32,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -71,6 +72,7 @@ type phaseResult struct {
 	sent    uint64        // requests sent, warmup included
 	cpu     time.Duration // process CPU per delivery (servers and generator)
 	batch   float64       // average group-commit size (writes per transaction), 0 if unknown
+	disk    float64       // bytes the process wrote to storage per successful delivery (WAL and checkpoints)
 	note    string
 }
 
@@ -194,6 +196,7 @@ func runPhase(tmp string, rep int, phase, loop string) (phaseResult, error) {
 	if stats != nil {
 		w0 = stats()
 	}
+	disk0 := writeBytes()
 	var (
 		res *result
 		err error
@@ -208,6 +211,9 @@ func runPhase(tmp string, rep int, phase, loop string) (phaseResult, error) {
 		return phaseResult{}, err
 	}
 	out := phaseResult{phase: phase, loop: loop, rate: res.rate(), p50: res.pct(0.50), p99: res.pct(0.99), ok: res.ok, bad: res.bad, cpu: res.cpuPer(), sent: res.sent, dropped: res.dropped}
+	if d := writeBytes() - disk0; d >= 0 && res.sent > 0 {
+		out.disk = float64(d) / float64(res.sent) // warmup deliveries wrote too
+	}
 	if res.dropped > 0 {
 		out.note = fmt.Sprintf("saturated: %d of %d scheduled deliveries not sent by the drain deadline", res.dropped, res.ok+res.bad+res.dropped)
 	}
@@ -259,8 +265,8 @@ func printResult(rep int, r phaseResult) {
 	if r.batch > 0 {
 		batch = fmt.Sprintf("  %5.1f writes/commit", r.batch)
 	}
-	fmt.Printf("rep %d  %-7s %-6s %8.0f/s  p50 %8s  p99 %8s  cpu %6.1fµs/delivery  ok %7d bad %d%s %s\n", rep, r.phase, r.loop, r.rate,
-		fmtDur(r.p50), fmtDur(r.p99), us(r.cpu), r.ok, r.bad, batch, r.note)
+	fmt.Printf("rep %d  %-7s %-6s %8.0f/s  p50 %8s  p99 %8s  cpu %6.1fµs/delivery  disk %5.1f KiB/delivery  ok %7d bad %d%s %s\n", rep, r.phase, r.loop, r.rate,
+		fmtDur(r.p50), fmtDur(r.p99), us(r.cpu), r.disk/1024, r.ok, r.bad, batch, r.note)
 }
 
 // latKey orders latencies for medians, a saturated quantile (-1) above every finite one.
@@ -362,6 +368,24 @@ func report(all [][]phaseResult, writers [][]writerResult) {
 		}
 	}
 	fmt.Println()
+}
+
+// writeBytes returns the bytes this process has caused to be sent to storage
+// (/proc/self/io write_bytes: WAL frames and checkpoint copies), or -1 if unknown.
+func writeBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 func loadAvg() string {
