@@ -145,6 +145,48 @@ func TestWebhookTriggerEndToEnd(t *testing.T) {
 	}
 }
 
+// TestWebhookFilterOnRawBody checks filters that the webhook path evaluates on the raw body
+// (webhook.Lookup) instead of the normalized data: nested numbers, metadata keys written over
+// body keys, duplicate keys (the last one counts), escapes in keys, a body that is not an
+// object, and a body that is not valid UTF-8 (stored normalized, rendered with U+FFFD).
+func TestWebhookFilterOnRawBody(t *testing.T) {
+	cfg, prompts := recorderConfig(t)
+	d := testutil.StartDaemon(t, testutil.Options{Config: cfg})
+	c := d.Client
+	tr := createWebhookTrigger(t, c, "raw", `,"filter":{"data.issue.number":"42","data. action ":"opened","data.endpoint_slug":"issues"}`)
+	path := tr["webhook_path"].(string)
+	cases := []struct {
+		body    string
+		matched float64
+	}{
+		{issueBody, 1},
+		{`{"action":"opened","issue":{"number":42.0},"endpoint_slug":"other"}`, 1}, // 42.0 is "42"; metadata wins
+		{`{"action":"opened","issue":{"number":43}}`, 0},
+		{`{"action":"closed","issue":{"number":42},"action":"opened"}`, 1}, // the last duplicate counts
+		{`{"action":"opened","issue":{"number":42},"issue":{"number":7}}`, 0},
+		{`{"\u0061ction":"opened","issue":{"n\u0075mber":42}}`, 1},
+		{`{"action":"opened","issue":{"number":"42"}} trailing`, 0}, // not JSON: only payload and metadata
+		{`[{"action":"opened"}]`, 0},
+		{"{\"action\":\"opened\",\"issue\":{\"number\":42},\"bad\":\"\xff\"}", 1},
+	}
+	for i, tc := range cases {
+		code, m := send(t, c, path, "agh", "example-webhook-secret", tc.body, fmt.Sprintf("raw-%d", i), time.Now(), nil)
+		if code != 200 || obj(m, "result")["matched"] != tc.matched {
+			t.Fatalf("body %q: %d %v, want matched %v", tc.body, code, m, tc.matched)
+		}
+		if tc.matched == 1 {
+			waitRun(t, c, list(obj(m, "result"), "runs")[0].(map[string]any)["id"].(string), 10*time.Second, status("completed"))
+		}
+	}
+	b, _ := os.ReadFile(prompts)
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	want := []string{"Issue #42 was opened (raw-0).", "Issue #42.0 was opened (raw-1).", "Issue #42 was opened (raw-3).",
+		"Issue #42 was opened (raw-5).", "Issue #42 was opened (raw-8)."}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("prompts\n got  %q\n want %q", got, want)
+	}
+}
+
 func TestWebhookSchemesAndRotation(t *testing.T) {
 	cfg, _ := recorderConfig(t)
 	d := testutil.StartDaemon(t, testutil.Options{Config: cfg, Env: map[string]string{"AGH_SECRET_KEY": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}})

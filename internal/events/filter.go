@@ -102,11 +102,23 @@ func validFilterPath(k string) bool {
 // Keys are trimmed before use, and a key that is not a valid path never matches, so a filter
 // read back from storage need not be normalized again. A nil envelope matches nothing.
 func (f Filter) Match(e *Envelope) bool {
+	return f.MatchData(e, nil)
+}
+
+// DataLookup returns the value at path (segments trimmed, at least one) in an envelope's data,
+// as walking its nested objects would find it. Only scalar leaves matter to filters: a lookup
+// may report anything else as not found.
+type DataLookup func(path []string) (any, bool)
+
+// MatchData is Match with the "data." entries resolved by data instead of walking e.Data, when
+// data is not nil: the webhook path evaluates filters on the raw body (webhook.Lookup) without
+// building the normalized data.
+func (f Filter) MatchData(e *Envelope, data DataLookup) bool {
 	if e == nil {
 		return false
 	}
 	for k, want := range f {
-		got, ok := lookupFilterPath(strings.TrimSpace(k), e, len(want))
+		got, ok := lookupFilterPath(strings.TrimSpace(k), e, data, len(want))
 		if !ok || got != want {
 			return false
 		}
@@ -116,7 +128,7 @@ func (f Filter) Match(e *Envelope) bool {
 
 // lookupFilterPath returns the string an entry with key k compares against. Results longer than
 // limit bytes may be reported as not found (they cannot be equal to the wanted value).
-func lookupFilterPath(k string, e *Envelope, limit int) (string, bool) {
+func lookupFilterPath(k string, e *Envelope, data DataLookup, limit int) (string, bool) {
 	switch k {
 	case "kind":
 		return e.Kind, true
@@ -131,17 +143,34 @@ func lookupFilterPath(k string, e *Envelope, limit int) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	var cur any = e.Data
+	var path []string
 	for seg := range strings.SplitSeq(rest, ".") {
 		seg = strings.TrimSpace(seg)
 		if seg == "" {
 			return "", false
 		}
-		if cur, ok = objectField(cur, seg); !ok {
-			return "", false
-		}
+		path = append(path, seg)
+	}
+	if data == nil {
+		data = e.lookupData
+	}
+	cur, ok := data(path)
+	if !ok {
+		return "", false
 	}
 	return leafString(cur, limit)
+}
+
+// lookupData walks e.Data along path.
+func (e *Envelope) lookupData(path []string) (any, bool) {
+	var cur any = e.Data
+	for _, seg := range path {
+		var ok bool
+		if cur, ok = objectField(cur, seg); !ok {
+			return nil, false
+		}
+	}
+	return cur, true
 }
 
 // objectField looks key up in v when v is a JSON object (a map with string keys).

@@ -173,20 +173,24 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 	}
 	meta := webhook.Meta{Endpoint: req.Endpoint, Slug: w.slug, WebhookID: w.webhookID,
 		DeliveryID: h.DeliveryID, GitHubEvent: h.GitHubEvent, Timestamp: h.EventTime(received)}
+	// The envelope's data (SPEC §9.6) is never built here: filters read their paths from the
+	// raw body (webhook.Lookup), and the run stores the body with the metadata (webhook.Stored),
+	// from which its data is rebuilt when the prompt is rendered.
 	env := &events.Envelope{
 		ID: automation.NewID(automation.PrefixEvent, received), Kind: events.KindWebhook, Scope: t.Scope,
 		WorkspaceID: t.WorkspaceID, Source: events.SourceWebhook, Depth: 0, OccurredAt: received,
-		Data: webhook.Normalize(body, meta),
 	}
+	data := func(path []string) (any, bool) { return webhook.Lookup(body, meta, path) }
 	d.EventID = env.ID
 	res := &ActivationResult{EventID: env.ID, DeliveryID: h.DeliveryID}
 	s.metrics().Event(events.SourceWebhook)
-	if !events.Filter(t.Filter).Match(env) {
+	if !events.Filter(t.Filter).MatchData(env, data) {
 		return w.filtered(ctx, t, d, res)
 	}
-	// The run stores the envelope with its data in compact form (webhook.Stored) when it can.
 	stored := *env
-	stored.Webhook = webhook.Store(body, meta)
+	if stored.Webhook = webhook.Store(body, meta); stored.Webhook == nil {
+		stored.Data = webhook.Normalize(body, meta) // not valid UTF-8: stored normalized
+	}
 	raw, err := stored.MarshalJSON()
 	if err != nil {
 		return nil, err
@@ -218,7 +222,7 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 						gone = true
 						return nil
 					}
-					if !events.Filter(cur.Filter).Match(env) {
+					if !events.Filter(cur.Filter).MatchData(env, data) {
 						late = true
 						return nil
 					}

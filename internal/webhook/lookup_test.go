@@ -1,0 +1,119 @@
+package webhook
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// walkNormalized is the reference Lookup must agree with: the value at path in
+// Normalize(body, meta), kept only when it is a scalar leaf a filter compares.
+func walkNormalized(body []byte, meta Meta, path []string) (any, bool) {
+	var cur any = Normalize(body, meta)
+	for _, seg := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[seg]; !ok {
+			return nil, false
+		}
+	}
+	switch cur.(type) {
+	case string, bool, json.Number:
+		return cur, true
+	}
+	return nil, false
+}
+
+func checkLookup(t *testing.T, body []byte, meta Meta, path []string) {
+	t.Helper()
+	want, wantOK := walkNormalized(body, meta, path)
+	got, ok := Lookup(body, meta, path)
+	if ok != wantOK || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Lookup(%q, %q) = %#v, %v; Normalize gives %#v, %v", body, path, got, ok, want, wantOK)
+	}
+}
+
+var lookupMeta = Meta{Slug: "issues", WebhookID: "wbh_1", DeliveryID: "dlv-1", Timestamp: time.Unix(1767225600, 250e6)}
+
+func TestLookupMatchesNormalize(t *testing.T) {
+	bodies := []string{
+		exampleBody, "", " ", "{}", " { } ", "[]", "null", "1", `"s"`, `{"a":1}{`, `{"a":1} `, "\t{\"a\":1}\n",
+		`{"payload":1}`, `{"payload":null}`, `{"payload":{"x":"y"}}`, `{"a":{"b":{"c":"deep"}}}`,
+		`{"a":{"b":1},"a":"later"}`, `{"a":"first","a":{"b":true}}`, `{"a":{"b":1,"b":2}}`,
+		`{"\u0061ction":"opened"}`, `{"action":"op\u0065ned"}`, "{\"a\":\"\xff\"}", "{\"\xff\":1}",
+		`{"n":1.50,"e":4.2e1,"neg":-0,"big":12345678901234567890}`, `{"t":true,"f":false,"z":null}`,
+		`{"arr":[1,{"a":2}],"o":{}}`, `{"endpoint":"body","delivery_id":{"x":1},"github_event":"body"}`,
+		`{"a":"with \"quotes\" and \\ and }]"}`, `{"a" : { "b" : "spaced" } , "c":[ "x" , "}" ]}`,
+		`{"":"empty key"}`, `{"a.b":"dotted"}`, `{"a":1,}`, "{\"a\":\"tab\there\"}",
+	}
+	paths := []string{"action", "a", "a.b", "a.b.c", "payload", "payload.x", "n", "e", "neg", "big", "t", "f", "z",
+		"arr", "arr.0", "o", "endpoint", "endpoint_slug", "webhook_id", "timestamp", "delivery_id", "delivery_id.x",
+		"github_event", "\xff", "\ufffd", "", "c", "a.b", "issue.number", "sender.login", "repository.full_name"}
+	for _, gh := range []string{"", "issues"} {
+		meta := lookupMeta
+		meta.GitHubEvent = gh
+		for _, b := range bodies {
+			for _, p := range paths {
+				checkLookup(t, []byte(b), meta, strings.Split(p, "."))
+			}
+		}
+	}
+}
+
+// TestLookupRandomDocuments compares Lookup with Normalize on generated documents, looking up
+// every path that exists in them and some that do not.
+func TestLookupRandomDocuments(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"a", "b", "payload", "endpoint", "x\\u0079", "\u00e9", "k"}
+	var gen func(depth int) string
+	gen = func(depth int) string {
+		switch n := r.IntN(9); {
+		case n == 0 && depth < 4:
+			var parts []string
+			for range r.IntN(4) {
+				parts = append(parts, fmt.Sprintf(`"%s": %s`, keys[r.IntN(len(keys))], gen(depth+1)))
+			}
+			return "{" + strings.Join(parts, ",") + "}"
+		case n == 1 && depth < 4:
+			return "[" + gen(depth+1) + "," + gen(depth+1) + "]"
+		case n == 2:
+			return `"v\"}` + fmt.Sprint(r.IntN(10)) + `"`
+		case n == 3:
+			return fmt.Sprintf("%d.%de%d", r.IntN(100), r.IntN(10), r.IntN(5))
+		case n == 4:
+			return "null"
+		case n == 5:
+			return "true"
+		default:
+			return fmt.Sprintf(`{"a":%d,"b":{"a":"s%d"}}`, r.IntN(5), r.IntN(5))
+		}
+	}
+	for range 3000 {
+		body := []byte(gen(0))
+		for range 6 {
+			var path []string
+			for range 1 + r.IntN(3) {
+				path = append(path, []string{"a", "b", "payload", "endpoint", "xy", "\u00e9", "k", "zz"}[r.IntN(8)])
+			}
+			checkLookup(t, body, lookupMeta, path)
+		}
+	}
+}
+
+func FuzzLookup(f *testing.F) {
+	for _, s := range []string{exampleBody, "", "{}", `{"a":{"b":1},"a":"x"}`, "{\"a\":\"\xff\"}", `{"payload":1}`, `[1]`} {
+		f.Add([]byte(s), "a.b", "")
+	}
+	f.Add([]byte(`{"github_event":1}`), "github_event", "issues")
+	f.Fuzz(func(t *testing.T, body []byte, path, ghEvent string) {
+		meta := lookupMeta
+		meta.GitHubEvent = ghEvent
+		checkLookup(t, body, meta, strings.Split(path, "."))
+	})
+}
