@@ -63,14 +63,14 @@ func (r reader) ListDeliveries(ctx context.Context, q store.DeliveryQuery) ([]*a
 	return getAll(ctx, r, sqlrow.ScanDelivery, query, args...)
 }
 
-// deliveriesQuery builds the SQL of ListDeliveries: a walk of the trigger's entries in
-// deliveries_trigger, which also holds outcome (the log is trimmed per trigger, so the walk
-// for a rare outcome is bounded).
+// deliveriesQuery builds the SQL of ListDeliveries: a walk of the trigger's records, clustered
+// by (trigger_id, received_at, id) (the log is trimmed per trigger, so the walk for a rare
+// outcome is bounded).
 func deliveriesQuery(q store.DeliveryQuery) (string, []any) {
 	e := newEnc()
 	var b strings.Builder
 	args := []any{q.TriggerID}
-	b.WriteString("SELECT " + sqlrow.DeliveryColumns + " FROM deliveries INDEXED BY deliveries_trigger WHERE trigger_id = ?")
+	b.WriteString("SELECT " + sqlrow.DeliveryColumns + " FROM deliveries WHERE trigger_id = ?")
 	if q.Outcome != "" {
 		b.WriteString(" AND outcome = ?")
 		args = append(args, q.Outcome)
@@ -147,18 +147,16 @@ func (t *txn) InsertDelivery(d *automation.Delivery) error {
 	return err
 }
 
-// PruneDeliveries keeps the newest keep records of a trigger. It runs after every delivery
-// record is inserted, so its cost is paid by every webhook request: the subquery walks the
-// keep newest entries of deliveries_trigger to reach the ones beyond (O(keep), inherent to
-// OFFSET), and the outer DELETE looks up only the ids it returns by primary key. An outer
-// "trigger_id = ?" term would make SQLite scan all of the trigger's records a second time to
-// test them against the list, doubling the cost.
+// PruneDeliveries keeps the newest keep records of a trigger. The subquery walks the keep
+// newest records back to the newest one to delete (O(keep), inherent to OFFSET); everything
+// from there back is one contiguous range of the clustered table, deleted in key order.
 func (t *txn) PruneDeliveries(triggerID string, keep int) error {
-	_, err := t.exec(bg, `DELETE FROM deliveries WHERE id IN (
-		SELECT id FROM deliveries WHERE trigger_id = ? ORDER BY received_at DESC, id DESC LIMIT -1 OFFSET ?)`,
-		triggerID, keep)
+	_, err := t.exec(bg, pruneDeliveriesSQL, triggerID, keep)
 	return err
 }
+
+const pruneDeliveriesSQL = `DELETE FROM deliveries WHERE trigger_id = ?1 AND (received_at, id) <= (
+	SELECT received_at, id FROM deliveries WHERE trigger_id = ?1 ORDER BY received_at DESC, id DESC LIMIT 1 OFFSET ?2)`
 
 // InsertReplayClaim records a replay claim.
 func (t *txn) InsertReplayClaim(c *automation.ReplayClaim) error {
