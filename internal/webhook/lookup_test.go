@@ -117,3 +117,64 @@ func FuzzLookup(f *testing.F) {
 		checkLookup(t, body, meta, strings.Split(path, "."))
 	})
 }
+
+func TestValidJSONMatchesEncodingJSON(t *testing.T) {
+	docs := []string{"", " ", "{}", "[]", "[1,]", "{,}", `{"a":}`, `{"a" 1}`, `{"a":1,}`, `{1:2}`, "01", "-", "-0", "1.", "1.5",
+		"1e", "1e+", "1E-7", "-01", ".5", "+1", "tru", "true", "nul", "null ", " false", `"\u12G4"`, `"\u12a4"`, `"\uD800"`,
+		`"\x"`, "\"\t\"", "\"\x7f\"", "\"\xff\"", `"\/"`, `"abc`, `{"a":[1,{"b":null}],"c":"}"}`, `[1 2]`, `{"a":1}}`,
+		"\xef\xbb\xbf{}", "{}\x00", `"\`, `[`, `{"a"`, `1 `, "\n[\r\n]\t"}
+	for _, n := range []int{9999, 10000, 10001} {
+		docs = append(docs, strings.Repeat("[", n)+strings.Repeat("]", n), strings.Repeat(`{"a":`, n)+"1"+strings.Repeat("}", n))
+	}
+	for _, d := range docs {
+		if got, want := validJSON([]byte(d)), json.Valid([]byte(d)); got != want {
+			t.Errorf("validJSON(%.40q) = %v, json.Valid says %v", d, got, want)
+		}
+	}
+}
+
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{exampleBody, "", "[1,{\"a\":\"\\u00e9\"}]", "-0.5e+3", "{\"a\":1,}", "\"\xff\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		}
+	})
+}
+
+// benchBody is a 1 KiB delivery like the ones of bench/cmd/webhook.
+var benchBody = []byte(`{"action":"opened","issue":{"number":42,"title":"Crash on start","labels":["bug","bench"]},"pad":"` +
+	strings.Repeat("abcdefghijklmnopqrstuvwxyz", 35) + `"}`)
+
+// BenchmarkLookup against BenchmarkNormalizeWalk: what a filter on one data path costs a delivery.
+func BenchmarkLookup(b *testing.B) {
+	path := []string{"action"}
+	for b.Loop() {
+		if v, ok := Lookup(benchBody, lookupMeta, path); !ok || v != "opened" {
+			b.Fatal(v, ok)
+		}
+	}
+}
+
+func BenchmarkNormalizeWalk(b *testing.B) {
+	path := []string{"action"}
+	for b.Loop() {
+		if v, ok := walkNormalized(benchBody, lookupMeta, path); !ok || v != "opened" {
+			b.Fatal(v, ok)
+		}
+	}
+}
+
+func BenchmarkValidJSON(b *testing.B) {
+	for b.Loop() {
+		validJSON(benchBody)
+	}
+}
+
+func BenchmarkEncodingJSONValid(b *testing.B) {
+	for b.Loop() {
+		json.Valid(benchBody)
+	}
+}
