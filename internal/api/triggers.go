@@ -162,6 +162,12 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		func(d *automation.Delivery) []string { return []string{timeKey(d.ReceivedAt), d.ID} }, wire.FromDelivery)
 }
 
+// activationResponse is the body of a webhook delivery or event publication: a struct rather
+// than a map, which encoding/json would sort and reflect on for every request.
+type activationResponse struct {
+	Result wire.ActivationResult `json:"result"`
+}
+
 func activationJSON(res *service.ActivationResult) wire.ActivationResult {
 	out := wire.ActivationResult{Matched: res.Matched, EventID: res.EventID, DeliveryID: res.DeliveryID}
 	for _, r := range res.Runs {
@@ -191,7 +197,7 @@ func (s *Server) deliverWebhook(scope string) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		writeJSON(w, 200, map[string]any{"result": activationJSON(res)})
+		writeJSON(w, 200, activationResponse{activationJSON(res)})
 	}
 }
 
@@ -219,5 +225,5 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"result": activationJSON(res)})
+	writeJSON(w, 200, activationResponse{activationJSON(res)})
 }
