@@ -180,7 +180,7 @@ func (w *webhookDelivery) process(ctx context.Context, reload, last bool) (*Acti
 		ID: automation.NewID(automation.PrefixEvent, received), Kind: events.KindWebhook, Scope: t.Scope,
 		WorkspaceID: t.WorkspaceID, Source: events.SourceWebhook, Depth: 0, OccurredAt: received,
 	}
-	data := func(path []string) (any, bool) { return webhook.Lookup(body, meta, path) }
+	data := webhook.NewRawData(body, meta).Lookup
 	d.EventID = env.ID
 	res := &ActivationResult{EventID: env.ID, DeliveryID: h.DeliveryID}
 	s.metrics().Event(events.SourceWebhook)

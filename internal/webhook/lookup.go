@@ -5,27 +5,46 @@ import (
 	"unicode/utf8"
 )
 
-// Lookup returns the value at path (segments already trimmed) in Normalize(body, meta) without
-// building the normalized data: filters read a few paths of each delivery, and decoding the
-// whole body into maps was most of the CPU of a delivery that a filter turns away.
-//
-// The result is what walking the normalized data along path gives, restricted to the scalar
+// RawData is the normalized data of a delivery (SPEC §9.6) read from its raw body on demand:
+// filters read a few paths of each delivery, and decoding the whole body into maps was most of
+// the CPU of a delivery that a filter turns away. The body is validated at most once.
+type RawData struct {
+	body    []byte
+	meta    Meta
+	checked bool // valid holds the body's validity
+	valid   bool
+}
+
+// NewRawData returns the data Normalize(body, meta) would build, without building it.
+func NewRawData(body []byte, meta Meta) *RawData { return &RawData{body: body, meta: meta} }
+
+// Lookup returns the value at path (segments already trimmed) in Normalize(body, meta); see
+// [RawData.Lookup].
+func Lookup(body []byte, meta Meta, path []string) (any, bool) {
+	return NewRawData(body, meta).Lookup(path)
+}
+
+// Lookup returns what walking the normalized data along path gives, restricted to the scalar
 // leaves filters compare: a string, a bool or a json.Number (its literal text). A missing key,
 // a null, an object, an array, or a non-object on the way gives (nil, false). A body that
 // Normalize would not decode (invalid JSON, trailing data, not a non-empty object) has only the
 // "payload" key and the metadata keys, as in Normalize. TestLookupMatchesNormalize and
 // FuzzLookup check the equivalence.
-func Lookup(body []byte, meta Meta, path []string) (any, bool) {
+func (d *RawData) Lookup(path []string) (any, bool) {
 	if len(path) == 0 {
 		return nil, false
 	}
-	if v, ok := metaValue(meta, path[0]); ok {
+	if v, ok := metaValue(d.meta, path[0]); ok {
 		if len(path) > 1 {
 			return nil, false // a string has no fields
 		}
 		return v, true
 	}
-	if !validJSON(body) {
+	body := d.body
+	if !d.checked {
+		d.checked, d.valid = true, validJSON(body)
+	}
+	if !d.valid {
 		return payloadOnly(body, path)
 	}
 	i := skipSpace(body, 0)
@@ -36,7 +55,7 @@ func Lookup(body []byte, meta Meta, path []string) (any, bool) {
 		v, found := member(body[i:], seg)
 		if !found {
 			if depth == 0 && seg == KeyPayload {
-				return payloadOnly(body, path)
+				return payloadOnly(d.body, path)
 			}
 			return nil, false
 		}

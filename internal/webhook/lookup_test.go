@@ -59,8 +59,14 @@ func TestLookupMatchesNormalize(t *testing.T) {
 		meta := lookupMeta
 		meta.GitHubEvent = gh
 		for _, b := range bodies {
+			shared := NewRawData([]byte(b), meta) // validates once, answers every path
 			for _, p := range paths {
-				checkLookup(t, []byte(b), meta, strings.Split(p, "."))
+				path := strings.Split(p, ".")
+				checkLookup(t, []byte(b), meta, path)
+				want, wantOK := walkNormalized([]byte(b), meta, path)
+				if got, ok := shared.Lookup(path); ok != wantOK || !reflect.DeepEqual(got, want) {
+					t.Fatalf("shared RawData of %q at %q = %#v, %v; want %#v, %v", b, path, got, ok, want, wantOK)
+				}
 			}
 		}
 	}
