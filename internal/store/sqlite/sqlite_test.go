@@ -236,37 +236,48 @@ func TestReopenPersists(t *testing.T) {
 	}
 }
 
-// TestMigrationRunCounts upgrades a version-3 database, whose run counts were kept by
-// triggers, and checks that the counts are still right and are no longer counted twice.
-func TestMigrationRunCounts(t *testing.T) {
+// databaseAt creates a database migrated to version (the first version migrations) and returns
+// its path and a connection to fill it through; closeDB closes it, to be opened by Open.
+func databaseAt(t *testing.T, version int) (path string, conn *sql.Conn, closeDB func()) {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "agh.db")
+	path = filepath.Join(t.TempDir(), "agh.db")
 	db, err := sql.Open("sqlite", dsn(path, writerConn))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
+	if conn, err = db.Conn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate(ctx, conn, migrations[:3], time.Now); err != nil {
+	if err := migrate(ctx, conn, migrations[:version], time.Now); err != nil {
 		t.Fatal(err)
 	}
+	return path, conn, func() {
+		t.Helper()
+		if err := errors.Join(conn.Close(), db.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestMigrationRunCounts upgrades a version-3 database, whose run counts were kept by
+// triggers, and checks that the counts are still right and are no longer counted twice.
+func TestMigrationRunCounts(t *testing.T) {
+	ctx := context.Background()
+	path, conn, closeDB := databaseAt(t, 3)
 	for i, status := range []string{"running", "running", "failed"} {
 		if _, err := conn.ExecContext(ctx, `INSERT INTO runs (id, job_id, status, attempt, fire_id,
 			scheduled_at, started_at) VALUES (?, 'job_1', ?, 1, ?, 1, 1)`, fmt.Sprint(i), status, fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := errors.Join(conn.Close(), db.Close()); err != nil {
-		t.Fatal(err)
-	}
+	closeDB()
 
 	s := openAt(t, path)
 	if counts, err := s.CountRunsByStatus(ctx); err != nil || counts["running"] != 2 || counts["failed"] != 1 || len(counts) != 2 {
 		t.Fatalf("counts after upgrade = %v, %v", counts, err)
 	}
-	err = s.Write(ctx, func(tx store.Tx) error {
+	err := s.Write(ctx, func(tx store.Tx) error {
 		return tx.InsertRun(&automation.Run{ID: "3", JobID: "job_1", Status: automation.RunRunning, Attempt: 1,
 			FireID: "3", ScheduledAt: time.Unix(1, 0), StartedAt: time.Unix(1, 0)})
 	})
@@ -290,18 +301,7 @@ func TestMigrationRunCounts(t *testing.T) {
 // order, and that trimming and the cascade from a deleted trigger still work.
 func TestMigrationClusteredDeliveries(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "agh.db")
-	db, err := sql.Open("sqlite", dsn(path, writerConn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := migrate(ctx, conn, migrations[:8], time.Now); err != nil {
-		t.Fatal(err)
-	}
+	path, conn, closeDB := databaseAt(t, 8)
 	for _, trg := range []string{"trg_a", "trg_b"} {
 		if _, err := conn.ExecContext(ctx, `INSERT INTO triggers (id, name, scope, event, enabled, source,
 			created_at, updated_at) VALUES (?, ?, 'global', 'ext.x', 1, 'api', 1, 1)`, trg, trg); err != nil {
@@ -316,9 +316,7 @@ func TestMigrationClusteredDeliveries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := errors.Join(conn.Close(), db.Close()); err != nil {
-		t.Fatal(err)
-	}
+	closeDB()
 
 	s := openAt(t, path)
 	ids := func(trg string) string {
