@@ -208,6 +208,7 @@ func Run(ctx context.Context, o Options) error {
 	d.metrics = metrics.New(api.Version, st.Kind(), st.CountRunsByStatus)
 	st = timedStore{Store: st, m: d.metrics}
 	d.Store = st
+	d.Service.Store = st // its writes (admissions, definitions, deliveries) are timed too
 	d.Service.SetMetrics(d.metrics)
 	// Records of deliveries that admit no run are written in the background; the queue is
 	// drained before the store closes (deferred calls run in reverse order).
