@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -172,6 +175,55 @@ func TestConcurrencyCapQueuesFIFO(t *testing.T) {
 		if dispatched[i].Before(dispatched[i-1]) {
 			t.Fatalf("runs did not start in FIFO order: %v", dispatched)
 		}
+	}
+}
+
+// TestFullCapSkipsDispatchPasses: while this node's running runs fill max_concurrent_runs,
+// an admission does not make the dispatcher open a write transaction that could start nothing
+// (a backlog of webhook deliveries used to cost the writer one such transaction each), and the
+// queued runs still start as soon as the slot frees.
+func TestFullCapSkipsDispatchPasses(t *testing.T) {
+	d := testutil.StartDaemon(t, testutil.Options{Config: "[automation]\nmax_concurrent_runs = 1\n" + agentCfg("slow", "sleep", "2")})
+	c := d.Client
+	j := createJob(t, c, jobFor("slow", "slow"))
+	first := trigger(t, c, j["id"].(string))["id"].(string)
+	waitRun(t, c, first, 10*time.Second, status("running"))
+	writes := func() float64 {
+		t.Helper()
+		resp, err := http.Get(d.URL() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, `agh_store_write_duration_seconds_count{store="sqlite"} `); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no store write count in /metrics")
+		return 0
+	}
+	const queued = 40
+	before := writes()
+	var ids []string
+	for range queued {
+		ids = append(ids, trigger(t, c, j["id"].(string))["id"].(string))
+	}
+	// One write per admission; a dispatch pass per admission nearly doubled it (about 80 for 40
+	// here). A few writes of other components (the running run's session, say) fall between.
+	if n := writes() - before; n > queued+queued/2 {
+		t.Fatalf("%v store writes for %d admissions with the cap full", n, queued)
+	}
+	if r := waitRun(t, c, first, 10*time.Second, terminal); r["status"] != "completed" {
+		t.Fatalf("first run %v", r)
+	}
+	if r := waitRun(t, c, ids[0], 10*time.Second, func(r map[string]any) bool { return r["status"] != "scheduled" }); r["status"] != "running" {
+		t.Fatalf("the next queued run did not start: %v", r)
 	}
 }
 

@@ -184,6 +184,13 @@ func (d *Dispatcher) dispatchOnce(ctx context.Context) (time.Duration, error) {
 		return time.Hour, nil
 	}
 	cfg := d.o.Config()
+	if d.Active() >= cfg.Automation.MaxConcurrentRuns {
+		// This node alone fills the cap (which counts every node's runs), so the pass could
+		// start nothing: skip its transaction. Each of these runs wakes the dispatcher once it
+		// has left the active set, and a configuration reload wakes it too. Without this,
+		// every admission during a backlog cost the writer a transaction that found no slot.
+		return time.Hour, nil
+	}
 	now := d.o.Clock.Now().UTC()
 	var started, failed []*automation.Run
 	var tstarted, tfailed []*taskItem
