@@ -23,9 +23,9 @@ import (
 //     TCP listener (default 200 requests/s per endpoint), which would otherwise answer 429.
 //   - The matching trigger's agent "hold" is an exec agent that sleeps for an hour, and
 //     max_concurrent_runs = 1: the first admitted run occupies the only slot and every later run
-//     stays durably queued ("scheduled"). The dispatcher is still woken by every admission and
-//     runs its (cheap, because the cap is reached) dispatch transaction through the same
-//     writer, so its cost is included, but no agent processes are started during the
+//     stays durably queued ("scheduled"). Every admission still wakes the dispatcher, which
+//     (since the fifth session) sees that its own running run fills the cap and skips its
+//     transaction, as it would during any backlog. No agent processes are started during the
 //     measurement (spawning thousands of processes per second would measure fork/exec, not
 //     webhook intake).
 //   - Logs go to a file at info level, as a daemon's stderr would (one "run admitted" JSON line
