@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,13 +188,7 @@ func TestFullCapSkipsDispatchPasses(t *testing.T) {
 	waitRun(t, c, first, 10*time.Second, status("running"))
 	writes := func() float64 {
 		t.Helper()
-		resp, err := http.Get(d.URL() + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		for line := range strings.SplitSeq(string(b), "\n") {
+		for line := range strings.SplitSeq(metricsText(t, d), "\n") {
 			if v, ok := strings.CutPrefix(line, `agh_store_write_duration_seconds_count{store="sqlite"} `); ok {
 				n, err := strconv.ParseFloat(v, 64)
 				if err != nil {
