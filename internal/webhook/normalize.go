@@ -132,20 +132,16 @@ func Normalize(body []byte, meta Meta) map[string]any {
 	if _, has := data[KeyPayload]; !has {
 		data[KeyPayload] = validUTF8(body)
 	}
-	endpoint := meta.Endpoint
-	if endpoint == "" {
-		endpoint = Endpoint(meta.Slug, meta.WebhookID)
-	}
-	data[KeyEndpoint] = endpoint
-	data[KeyEndpointSlug] = meta.Slug
-	data[KeyWebhookID] = meta.WebhookID
-	data[KeyTimestamp] = FormatTime(meta.Timestamp)
-	data[KeyDeliveryID] = meta.DeliveryID
-	if meta.GitHubEvent != "" {
-		data[KeyGitHubEvent] = meta.GitHubEvent
+	for _, k := range metaKeys {
+		if v, ok := metaValue(meta, k); ok {
+			data[k] = v
+		}
 	}
 	return data
 }
+
+// metaKeys are the keys Normalize writes over the body's (metaValue gives their values).
+var metaKeys = [...]string{KeyEndpoint, KeyEndpointSlug, KeyWebhookID, KeyTimestamp, KeyDeliveryID, KeyGitHubEvent}
 
 // decodeObject decodes body as a single non-empty JSON object.
 func decodeObject(body []byte) (map[string]any, bool) {
