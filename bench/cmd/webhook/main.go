@@ -41,7 +41,7 @@ import (
 )
 
 var (
-	flagReps     = flag.Int("reps", 3, "repetitions of the whole sequence (medians are reported)")
+	flagReps     = flag.Int("reps", 3, "repetitions of the whole sequence (medians are reported; 0 with -profile only profiles)")
 	flagDuration = flag.Duration("duration", 5*time.Second, "measured duration of each closed-loop phase")
 	flagWarmup   = flag.Duration("warmup", time.Second, "unmeasured warmup before each phase")
 	flagConns    = flag.Int("conns", 64, "closed-loop connections")
@@ -132,7 +132,9 @@ func main() {
 		all = append(all, rs)
 		fmt.Println()
 	}
-	report(all, writers)
+	if len(all) > 0 {
+		report(all, writers)
+	}
 
 	if *flagProfile != "" {
 		check(os.MkdirAll(*flagProfile, 0o755))
