@@ -40,11 +40,10 @@ func (s *Server) listAgents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"agents": out})
 }
 
-func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.svc.GetRun(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	id, agentName := run.ID, run.AgentName
 	if run.TaskRunID != "" {
@@ -64,12 +63,12 @@ func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) {
 			empty["session_id"] = run.SessionID
 		}
 		writeJSON(w, 200, map[string]any{"transcript": empty})
-		return
+		return nil
 	} else if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, 200, map[string]any{"transcript": json.RawMessage(doc)})
+	return nil
 }
 
 func (s *Server) driverOf(agentName string) string {

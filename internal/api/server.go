@@ -50,7 +50,7 @@ func New(svc *service.Service, clk clock.Clock, log *slog.Logger, status StatusS
 
 // SetMetricsHandler serves h at GET /metrics (a management route).
 func (s *Server) SetMetricsHandler(h http.Handler) {
-	s.handle("/metrics", false, map[string]http.HandlerFunc{"GET": h.ServeHTTP})
+	s.handle("/metrics", false, map[string]handler{"GET": served(h.ServeHTTP)})
 }
 
 // SetConsole serves the web console (SPEC §16.5): h answers GET and HEAD at each of paths ("/"
@@ -66,7 +66,7 @@ func (s *Server) SetConsole(h http.Handler, paths []string) {
 		if p == "/" {
 			p = "/{$}" // exactly "/", not the catch-all
 		}
-		s.handle(p, false, map[string]http.HandlerFunc{"GET": get})
+		s.handle(p, false, map[string]handler{"GET": served(get)})
 	}
 }
 
@@ -82,13 +82,26 @@ func WithRouteSlot(r *http.Request) (*http.Request, func() string) {
 // SetStopping makes new requests answer 503 shutting down.
 func (s *Server) SetStopping() { s.stopping.Store(true) }
 
+// handler serves one method of a route. It either writes the whole response and returns nil,
+// or writes nothing and returns the error to answer with: writeError maps it to the status,
+// code and body of SPEC §4.1.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// served adapts a handler that answers every request itself.
+func served(h http.HandlerFunc) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h(w, r)
+		return nil
+	}
+}
+
 type route struct {
-	methods map[string]http.HandlerFunc
+	methods map[string]handler
 	// automation marks routes that answer 503 when automation is disabled.
 	automation bool
 }
 
-func (s *Server) handle(pattern string, automationRoute bool, methods map[string]http.HandlerFunc) {
+func (s *Server) handle(pattern string, automationRoute bool, methods map[string]handler) {
 	rt := &route{methods: methods, automation: automationRoute}
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if slot, ok := r.Context().Value(routeSlotKey{}).(*string); ok {
@@ -112,38 +125,40 @@ func (s *Server) handle(pattern string, automationRoute bool, methods map[string
 			s.writeError(w, r, errUnavailable("automation is disabled"))
 			return
 		}
-		h(w, r)
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
 	})
 }
 
 func (s *Server) routes() {
-	s.handle("/api/status", false, map[string]http.HandlerFunc{"GET": s.getStatus})
-	s.handle("/api/openapi.json", false, map[string]http.HandlerFunc{"GET": s.getOpenAPI})
-	s.handle("/api/automation/jobs", true, map[string]http.HandlerFunc{"GET": s.listJobs, "POST": s.createJob})
-	s.handle("/api/automation/jobs/{id}", true, map[string]http.HandlerFunc{"GET": s.getJob, "PATCH": s.patchJob, "DELETE": s.deleteJob})
-	s.handle("/api/automation/jobs/{id}/runs", true, map[string]http.HandlerFunc{"GET": s.listJobRuns})
-	s.handle("/api/automation/jobs/{id}/trigger", true, map[string]http.HandlerFunc{"POST": s.triggerJob})
-	s.handle("/api/automation/jobs/{id}/slots", true, map[string]http.HandlerFunc{"GET": s.listSlots})
-	s.handle("/api/automation/jobs/{id}/preview", true, map[string]http.HandlerFunc{"GET": s.previewJob})
-	s.handle("/api/automation/triggers", true, map[string]http.HandlerFunc{"GET": s.listTriggers, "POST": s.createTrigger})
-	s.handle("/api/automation/triggers/{id}", true, map[string]http.HandlerFunc{"GET": s.getTrigger, "PATCH": s.patchTrigger, "DELETE": s.deleteTrigger})
-	s.handle("/api/automation/triggers/{id}/runs", true, map[string]http.HandlerFunc{"GET": s.listTriggerRuns})
-	s.handle("/api/automation/triggers/{id}/deliveries", true, map[string]http.HandlerFunc{"GET": s.listDeliveries})
-	s.handle("/api/webhooks/global/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeGlobal)})
-	s.handle("/api/webhooks/workspaces/{workspace}/{endpoint}", true, map[string]http.HandlerFunc{"POST": s.deliverWebhook(automation.ScopeWorkspace)})
-	s.handle("/api/events", true, map[string]http.HandlerFunc{"POST": s.publishEvent})
-	s.handle("/api/automation/stream", true, map[string]http.HandlerFunc{"GET": s.stream})
-	s.handle("/api/automation/runs", true, map[string]http.HandlerFunc{"GET": s.listRuns})
-	s.handle("/api/automation/runs/{id}", true, map[string]http.HandlerFunc{"GET": s.getRun})
-	s.handle("/api/automation/runs/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelRun})
-	s.handle("/api/automation/runs/{id}/transcript", true, map[string]http.HandlerFunc{"GET": s.getTranscript})
-	s.handle("/api/tasks", true, map[string]http.HandlerFunc{"GET": s.listTasks})
-	s.handle("/api/tasks/{id}", true, map[string]http.HandlerFunc{"GET": s.getTask})
-	s.handle("/api/tasks/{id}/complete", true, map[string]http.HandlerFunc{"POST": s.completeTask})
-	s.handle("/api/tasks/{id}/cancel", true, map[string]http.HandlerFunc{"POST": s.cancelTask})
-	s.handle("/api/agents", false, map[string]http.HandlerFunc{"GET": s.listAgents})
-	s.handle("/api/workspaces", false, map[string]http.HandlerFunc{"GET": s.listWorkspaces, "POST": s.createWorkspace})
-	s.handle("/api/workspaces/{id}", false, map[string]http.HandlerFunc{"GET": s.getWorkspace, "DELETE": s.deleteWorkspace})
+	s.handle("/api/status", false, map[string]handler{"GET": s.getStatus})
+	s.handle("/api/openapi.json", false, map[string]handler{"GET": served(s.getOpenAPI)})
+	s.handle("/api/automation/jobs", true, map[string]handler{"GET": s.listJobs, "POST": s.createJob})
+	s.handle("/api/automation/jobs/{id}", true, map[string]handler{"GET": s.getJob, "PATCH": s.patchJob, "DELETE": s.deleteJob})
+	s.handle("/api/automation/jobs/{id}/runs", true, map[string]handler{"GET": s.listJobRuns})
+	s.handle("/api/automation/jobs/{id}/trigger", true, map[string]handler{"POST": s.triggerJob})
+	s.handle("/api/automation/jobs/{id}/slots", true, map[string]handler{"GET": s.listSlots})
+	s.handle("/api/automation/jobs/{id}/preview", true, map[string]handler{"GET": s.previewJob})
+	s.handle("/api/automation/triggers", true, map[string]handler{"GET": s.listTriggers, "POST": s.createTrigger})
+	s.handle("/api/automation/triggers/{id}", true, map[string]handler{"GET": s.getTrigger, "PATCH": s.patchTrigger, "DELETE": s.deleteTrigger})
+	s.handle("/api/automation/triggers/{id}/runs", true, map[string]handler{"GET": s.listTriggerRuns})
+	s.handle("/api/automation/triggers/{id}/deliveries", true, map[string]handler{"GET": s.listDeliveries})
+	s.handle("/api/webhooks/global/{endpoint}", true, map[string]handler{"POST": s.deliverWebhook(automation.ScopeGlobal)})
+	s.handle("/api/webhooks/workspaces/{workspace}/{endpoint}", true, map[string]handler{"POST": s.deliverWebhook(automation.ScopeWorkspace)})
+	s.handle("/api/events", true, map[string]handler{"POST": s.publishEvent})
+	s.handle("/api/automation/stream", true, map[string]handler{"GET": served(s.stream)})
+	s.handle("/api/automation/runs", true, map[string]handler{"GET": s.listRuns})
+	s.handle("/api/automation/runs/{id}", true, map[string]handler{"GET": s.getRun})
+	s.handle("/api/automation/runs/{id}/cancel", true, map[string]handler{"POST": s.cancelRun})
+	s.handle("/api/automation/runs/{id}/transcript", true, map[string]handler{"GET": s.getTranscript})
+	s.handle("/api/tasks", true, map[string]handler{"GET": s.listTasks})
+	s.handle("/api/tasks/{id}", true, map[string]handler{"GET": s.getTask})
+	s.handle("/api/tasks/{id}/complete", true, map[string]handler{"POST": s.completeTask})
+	s.handle("/api/tasks/{id}/cancel", true, map[string]handler{"POST": s.cancelTask})
+	s.handle("/api/agents", false, map[string]handler{"GET": served(s.listAgents)})
+	s.handle("/api/workspaces", false, map[string]handler{"GET": s.listWorkspaces, "POST": s.createWorkspace})
+	s.handle("/api/workspaces/{id}", false, map[string]handler{"GET": s.getWorkspace, "DELETE": s.deleteWorkspace})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errNotFound("not found"))
 	})
@@ -178,7 +193,7 @@ func (s *Server) getOpenAPI(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(s.OpenAPI)
 }
 
-func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	cfg := s.svc.Config()
 	st := wire.Status{
@@ -193,15 +208,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	defs, err := s.svc.Store.CountDefinitions(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	st.Automation.Jobs.Total, st.Automation.Jobs.Enabled = defs.Jobs, defs.EnabledJobs
 	st.Automation.Triggers.Total, st.Automation.Triggers.Enabled = defs.Triggers, defs.EnabledTriggers
 	counts, err := s.svc.Store.CountRunsByStatus(ctx)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	st.Automation.Runs["scheduled"] = counts[automation.RunScheduled]
 	st.Automation.Runs["running"] = counts[automation.RunRunning]
@@ -211,4 +224,5 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, 200, st)
+	return nil
 }

@@ -12,74 +12,67 @@ import (
 
 // Task routes (SPEC §4.3.10). Validation messages use the "validation error: " prefix.
 
-func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	status, err := parseEnum(q, "status", automation.TaskStatuses...)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	ownerKind, err := parseEnum(q, "owner_kind", automation.OwnerHuman, automation.OwnerAgent)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	limit, err := parseLimit(q)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	tq := store.TaskQuery{Status: status, JobID: q.Get("job_id"), OwnerKind: ownerKind, WorkspaceID: q.Get("workspace_id")}
 	filter := filterHash("tasks", tq.Status, tq.JobID, tq.OwnerKind, tq.WorkspaceID)
 	key, err := decodeCursor(q, filter, 2)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if key != nil {
 		if tq.BeforeCreatedAt, err = parseTimeKey(key[0]); err != nil {
-			s.writeError(w, r, err)
-			return
+			return err
 		}
 		tq.BeforeID = key[1]
 	}
 	tq.Limit = limit + 1
 	ts, err := s.svc.ListTasks(r.Context(), tq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writePage(w, "tasks", ts, limit, filter,
 		func(t *automation.Task) []string { return []string{timeKey(t.CreatedAt), t.ID} },
 		func(t *automation.Task) wire.Task { return wire.FromTask(t, false) })
+	return nil
 }
 
-func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.svc.GetTask(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+	return nil
 }
 
-func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) {
+func (s *Server) completeTask(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := s.svc.GetTask(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	result, err := completeBody(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	t, err := s.svc.CompleteTask(r.Context(), id, result)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+	return nil
 }
 
 // completeBody reads an empty body or {"result": "<text>"} (SPEC §3.8).
@@ -120,20 +113,18 @@ func completeBody(w http.ResponseWriter, r *http.Request) (string, error) {
 	return str, nil
 }
 
-func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if _, err := s.svc.GetTask(r.Context(), id); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := emptyBody(w, r, "task"); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	t, err := s.svc.CancelTask(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, 200, map[string]any{"task": wire.FromTask(t, true)})
+	return nil
 }

@@ -11,23 +11,20 @@ func workspaceJSON(ws *automation.Workspace) wire.Workspace {
 	return wire.Workspace{ID: ws.ID, Path: ws.Path, Source: ws.Source, CreatedAt: wire.Time(ws.CreatedAt), UpdatedAt: wire.Time(ws.UpdatedAt)}
 }
 
-func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	limit, err := parseLimit(q)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	filter := filterHash("workspaces")
 	key, err := decodeCursor(q, filter, 1)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	all, err := s.svc.Store.ListWorkspaces(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	resp := struct {
 		Workspaces []wire.Workspace `json:"workspaces"`
@@ -44,40 +41,39 @@ func (s *Server) listWorkspaces(w http.ResponseWriter, r *http.Request) {
 		resp.Workspaces = append(resp.Workspaces, workspaceJSON(ws))
 	}
 	writeJSON(w, 200, resp)
+	return nil
 }
 
-func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createWorkspace(w http.ResponseWriter, r *http.Request) error {
 	m, err := decodeBody(w, r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	in, err := automation.DecodeWorkspace(m)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	ws, err := s.svc.CreateWorkspace(r.Context(), in.ID, in.Path)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"workspace": workspaceJSON(ws)})
+	return nil
 }
 
-func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getWorkspace(w http.ResponseWriter, r *http.Request) error {
 	ws, err := s.svc.GetWorkspace(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, 200, map[string]any{"workspace": workspaceJSON(ws)})
+	return nil
 }
 
-func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request) error {
 	if err := s.svc.DeleteWorkspace(r.Context(), r.PathValue("id")); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
