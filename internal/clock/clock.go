@@ -3,6 +3,7 @@
 package clock
 
 import (
+	"context"
 	"sort"
 	"sync"
 	"time"
@@ -20,6 +21,21 @@ type Timer interface {
 	C() <-chan time.Time
 	Stop() bool
 	Reset(d time.Duration) bool
+}
+
+// Sleep resets t to d and waits until it fires, a value arrives on wake, or ctx ends. It
+// reports false when ctx ended. It is the wait of the loops that sleep until their next due
+// instant unless woken earlier (scheduler, dispatcher, notification sender).
+func Sleep(ctx context.Context, t Timer, d time.Duration, wake <-chan struct{}) bool {
+	t.Reset(d)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C():
+	case <-wake:
+		t.Stop()
+	}
+	return true
 }
 
 // Real is the system clock.

@@ -164,13 +164,8 @@ func (d *Dispatcher) Run(ctx context.Context) {
 			d.o.Log.Error("dispatch failed", "component", "dispatcher", "err", err)
 			wait = time.Second
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, timer, wait, d.wake) {
 			return
-		case <-timer.C():
-		case <-d.wake:
-			timer.Stop()
 		}
 	}
 }

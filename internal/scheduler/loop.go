@@ -398,13 +398,8 @@ func (l *Loop) Run(ctx context.Context) {
 		if wait <= 0 {
 			continue // a group is to be claimed ahead from now
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, timer, wait, l.wake) {
 			return
-		case <-timer.C():
-		case <-l.wake:
-			timer.Stop()
 		}
 	}
 }

@@ -108,13 +108,8 @@ func (s *Sender) Run(ctx context.Context) {
 			s.o.Log.Error("notification outbox failed", "component", "channels", "err", err)
 			wait = time.Second
 		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
+		if !clock.Sleep(ctx, timer, wait, s.wake) {
 			return
-		case <-timer.C():
-		case <-s.wake:
-			timer.Stop()
 		}
 	}
 }
