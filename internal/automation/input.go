@@ -267,3 +267,22 @@ func DecodeEvent(m map[string]any) (*EventInput, error) {
 func ValidateEventScope(scope, workspaceID string, env Env) error {
 	return validateScope("event", scope, workspaceID, env)
 }
+
+// DefinitionInput holds the fields job and trigger bodies share; nil fields were absent.
+type DefinitionInput struct {
+	Name, Scope, WorkspaceID, AgentName, Prompt *string
+}
+
+// definition reads the shared fields of a job or trigger body rooted at root. A PATCH may not
+// change the scope.
+func (o *object) definition(root string, patch bool) DefinitionInput {
+	d := DefinitionInput{Name: o.str("name", false)}
+	if patch && o.has("scope") {
+		o.fail(Invalid("%s.scope cannot be changed", root))
+	}
+	d.Scope = o.str("scope", false)
+	d.WorkspaceID = o.str("workspace_id", false)
+	d.AgentName = o.str("agent_name", false)
+	d.Prompt = o.str("prompt", true)
+	return d
+}

@@ -35,11 +35,7 @@ type Env struct {
 
 // JobInput is a decoded create or PATCH body: nil fields were absent.
 type JobInput struct {
-	Name                *string
-	Scope               *string
-	WorkspaceID         *string
-	AgentName           *string
-	Prompt              *string
+	DefinitionInput
 	Schedule            *Schedule
 	TaskSet             bool // task present (Task nil means null: remove)
 	Task                *TaskConfig
@@ -69,15 +65,7 @@ func DecodeJob(root string, m map[string]any, patch bool) (*JobInput, error) {
 		return nil, err
 	}
 	o.readOnly = jobReadOnly
-	in := &JobInput{}
-	in.Name = o.str("name", false)
-	if patch && o.has("scope") {
-		o.fail(Invalid("%s.scope cannot be changed", root))
-	}
-	in.Scope = o.str("scope", false)
-	in.WorkspaceID = o.str("workspace_id", false)
-	in.AgentName = o.str("agent_name", false)
-	in.Prompt = o.str("prompt", true)
+	in := &JobInput{DefinitionInput: o.definition(root, patch)}
 	if s, ok := o.obj("schedule", false); ok && s != nil {
 		in.Schedule = decodeSchedule(s)
 		o.fail(s.finish())

@@ -84,16 +84,17 @@ func (t *Trigger) Clone() *Trigger {
 
 // TriggerInput is a decoded trigger create or PATCH body.
 type TriggerInput struct {
-	Name, Scope, WorkspaceID, AgentName, Prompt, Event *string
-	FilterSet                                          bool
-	Filter                                             map[string]string
-	Enabled                                            *bool
-	Retry                                              *Retry
-	FireLimit                                          *FireLimit
-	OverlapPolicy                                      *string
-	EndpointSlug, WebhookID, SignatureScheme           *string
-	SecretValue                                        *string // trimmed
-	PreviousTTL                                        *string
+	DefinitionInput
+	Event                                    *string
+	FilterSet                                bool
+	Filter                                   map[string]string
+	Enabled                                  *bool
+	Retry                                    *Retry
+	FireLimit                                *FireLimit
+	OverlapPolicy                            *string
+	EndpointSlug, WebhookID, SignatureScheme *string
+	SecretValue                              *string // trimmed
+	PreviousTTL                              *string
 }
 
 func (in *TriggerInput) empty() bool { return in.Enabled == nil && in.onlyEnabledRest() }
@@ -103,10 +104,9 @@ func (in *TriggerInput) OnlyEnabled() bool { return in.Enabled != nil && in.only
 
 func (in *TriggerInput) onlyEnabledRest() bool {
 	c := *in
-	return c.Name == nil && c.Scope == nil && c.WorkspaceID == nil && c.AgentName == nil &&
-		c.Prompt == nil && c.Event == nil && !c.FilterSet && c.Retry == nil && c.FireLimit == nil &&
-		c.OverlapPolicy == nil && c.EndpointSlug == nil && c.WebhookID == nil && c.SignatureScheme == nil &&
-		c.SecretValue == nil && c.PreviousTTL == nil
+	return c.DefinitionInput == (DefinitionInput{}) && c.Event == nil && !c.FilterSet &&
+		c.Retry == nil && c.FireLimit == nil && c.OverlapPolicy == nil && c.EndpointSlug == nil &&
+		c.WebhookID == nil && c.SignatureScheme == nil && c.SecretValue == nil && c.PreviousTTL == nil
 }
 
 var triggerReadOnly = []string{"id", "source", "created_at", "updated_at", "webhook_secret_present",
@@ -119,15 +119,7 @@ func DecodeTrigger(root string, m map[string]any, patch bool) (*TriggerInput, er
 		return nil, err
 	}
 	o.readOnly = triggerReadOnly
-	in := &TriggerInput{}
-	in.Name = o.str("name", false)
-	if patch && o.has("scope") {
-		o.fail(Invalid("%s.scope cannot be changed", root))
-	}
-	in.Scope = o.str("scope", false)
-	in.WorkspaceID = o.str("workspace_id", false)
-	in.AgentName = o.str("agent_name", false)
-	in.Prompt = o.str("prompt", true)
+	in := &TriggerInput{DefinitionInput: o.definition(root, patch)}
 	in.Event = o.str("event", false)
 	if f, ok := o.stringMap("filter", true); ok {
 		in.FilterSet, in.Filter = true, f
