@@ -16,6 +16,7 @@ import (
 
 	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/client"
+	"github.com/agh-dev/agh/internal/store"
 	"github.com/agh-dev/agh/internal/store/sqlite"
 	"github.com/agh-dev/agh/internal/testutil"
 )
@@ -483,4 +484,68 @@ func TestCrashWhileRunsRunning(t *testing.T) {
 		t.Fatalf("daemon exited %d after SIGTERM", code)
 	}
 	integrityCheck(t, p.DataDir)
+}
+
+// TestAgentOrphanedBeforeItsGroupWasRecorded: the daemon records an agent's process group in a
+// commit after the agent has started, so a daemon killed in between leaves an agent with no
+// record. Boot recovery must kill it all the same: it finds agents by the run id in their
+// environment. The test opens that window by deleting the record while the daemon is down
+// (before the fix, such an agent outlived the restart).
+func TestAgentOrphanedBeforeItsGroupWasRecorded(t *testing.T) {
+	for _, delegated := range []bool{false, true} {
+		name := map[bool]string{false: "run", true: "task run"}[delegated]
+		t.Run(name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			p := testutil.StartProcess(t, testutil.ProcOptions{Config: baseConfig + agentCfg("hang", "sh", "-c", "echo $$ > "+pidFile+"; sleep 30 & sleep 30")})
+			c := p.Client
+			var id string
+			if delegated {
+				j := createJob(t, c, taskJob("hang", `{"owner":{"kind":"agent","ref":"hang"}}`))
+				r := delegate(t, c, j["id"].(string))
+				tk := waitTask(t, c, r["task_id"].(string), 10*time.Second, taskStatus("running"))
+				id = taskRun0(tk)["id"].(string)
+			} else {
+				j := createJob(t, c, jobFor("hang", "hang"))
+				r := trigger(t, c, j["id"].(string))
+				id = r["id"].(string)
+				waitRun(t, c, id, 10*time.Second, status("running"))
+			}
+			waitFile(t, pidFile)
+			t.Cleanup(func() {
+				var pid int
+				if b, err := os.ReadFile(pidFile); err == nil {
+					fmt.Sscan(strings.TrimSpace(string(b)), &pid)
+				}
+				if pid > 1 {
+					_ = syscall.Kill(-pid, syscall.SIGKILL)
+				}
+			})
+			p.Kill()
+			if groupGone(t, pidFile) {
+				t.Fatal("the agent died with the daemon; nothing to recover")
+			}
+
+			ctx := context.Background()
+			st, err := sqlite.Open(ctx, filepath.Join(p.DataDir, "agh.db"), sqlite.Options{ReadConns: 1})
+			if err != nil {
+				t.Fatalf("open store: %v", err)
+			}
+			if err := st.Write(ctx, func(tx store.Tx) error { return tx.DeleteMeta("agent_pid:" + id) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			p.Restart()
+			waitFor(t, "the orphaned agent to be killed", 10*time.Second, func() bool { return groupGone(t, pidFile) })
+			if delegated {
+				return
+			}
+			got := obj(getJSON(t, c, "/api/automation/runs/"+id), "run")
+			if got["status"] != "failed" || got["error"] != "interrupted" {
+				t.Fatalf("run after the restart %v", got)
+			}
+		})
+	}
 }

@@ -124,26 +124,41 @@ func (d *Dispatcher) Recover(ctx context.Context, ownedOnly bool) error {
 		return err
 	}
 	now := d.o.Clock.Now().UTC()
+	truns, err := d.o.Store.TaskRunsByStatus(ctx, automation.TaskRunRunning)
+	if err != nil {
+		return err
+	}
+	// Their agents are killed first, in one scan of this host's processes.
+	var orphans []string
+	for _, r := range runs {
+		if !ownedOnly || r.LeaseOwner == d.o.NodeID {
+			orphans = append(orphans, r.ID)
+		}
+	}
+	for _, tr := range truns {
+		if !ownedOnly || tr.LeaseOwner == d.o.NodeID {
+			orphans = append(orphans, tr.ID)
+		}
+	}
+	d.killOrphans(ctx, orphans)
 	interrupted := agent.Outcome{Status: automation.RunFailed, Error: "interrupted", ErrorCode: automation.CodeInterrupted}
 	for _, r := range runs {
 		if ownedOnly && r.LeaseOwner != d.o.NodeID {
 			continue
 		}
-		d.killOrphan(ctx, r.ID)
 		if _, _, err := d.finish(ctx, r, interrupted, now, sessionEnd{}); err != nil {
 			return err
 		}
 	}
-	// Task runs left running fail too, and so do their tasks.
-	truns, err := d.o.Store.TaskRunsByStatus(ctx, automation.TaskRunRunning)
-	if err != nil {
+	// Task runs left running fail too, and so do their tasks (read again: finishing a run may
+	// have changed them).
+	if truns, err = d.o.Store.TaskRunsByStatus(ctx, automation.TaskRunRunning); err != nil {
 		return err
 	}
 	for _, tr := range truns {
 		if ownedOnly && tr.LeaseOwner != d.o.NodeID {
 			continue
 		}
-		d.killOrphan(ctx, tr.ID)
 		if _, err := d.finishTask(ctx, tr.ID, interrupted, now); err != nil {
 			return err
 		}

@@ -8,14 +8,19 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/agh-dev/agh/internal/automation"
 	"github.com/agh-dev/agh/internal/store"
 )
 
 // Agents run in their own process group, so a daemon killed with SIGKILL leaves them behind.
-// The dispatcher remembers each agent's process group id in the store while it runs; boot
-// recovery kills a remembered group that still exists on this host and still belongs to the
-// run (its environment carries AGH_RUN_ID=<run id>, which guards against pid reuse).
+// Boot recovery kills them. An agent's environment carries the id of what it runs
+// (AGH_RUN_ID=<run id>, and for a task run's agent AGH_TASK_RUN_ID=<task run id> too), which
+// identifies its processes on this host whatever happened to the pids: recovery looks for the
+// processes whose environment names a run it recovers and kills their groups.
+//
+// The dispatcher also remembers each agent's process group id in the store while it runs. That
+// record alone is not enough: it is committed after the agent has started, so an agent started
+// just before a crash may not have one. It still matters when an agent's leader is alive but
+// its children were started with another environment.
 
 func pidKey(runID string) string { return "agent_pid:" + runID }
 
@@ -35,27 +40,112 @@ func (d *Dispatcher) forgetPID(runID string) {
 	_ = d.o.Store.Write(context.Background(), func(tx store.Tx) error { return tx.DeleteMeta(pidKey(runID)) })
 }
 
-// killOrphan kills the process group a dead daemon left for runID, if it is still there.
-func (d *Dispatcher) killOrphan(ctx context.Context, runID string) {
-	b, err := d.o.Store.GetMeta(ctx, pidKey(runID))
+// killOrphans kills the process groups a dead process left for the given runs and task runs
+// (SPEC §7.10), and forgets their remembered groups.
+func (d *Dispatcher) killOrphans(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	groups := map[int]string{} // process group id → the run whose agent it is
+	for _, id := range ids {
+		b, err := d.o.Store.GetMeta(ctx, pidKey(id))
+		if err != nil {
+			continue
+		}
+		if pid, err := strconv.Atoi(string(b)); err == nil && pid > 1 && agentOf(pid) == id {
+			groups[pid] = id
+		}
+		d.forgetPID(id)
+	}
+	for pgid, id := range agentGroups(want) {
+		groups[pgid] = id
+	}
+	own := syscall.Getpgrp()
+	for pgid, id := range groups {
+		if pgid <= 1 || pgid == own {
+			continue
+		}
+		if err := syscall.Kill(-pgid, syscall.SIGKILL); err == nil {
+			d.o.Log.Warn("killed agent left by a previous process", "component", "dispatcher", "run_id", id, "pgid", pgid)
+		}
+	}
+}
+
+// agentGroups returns the process groups of this host's live processes whose environment
+// names one of the runs or task runs in want, with that id.
+func agentGroups(want map[string]bool) map[int]string {
+	out := map[int]string{}
+	names, err := readDirNames("/proc")
 	if err != nil {
-		return
+		return out
 	}
-	defer d.forgetPID(runID)
-	pid, err := strconv.Atoi(string(b))
-	if err != nil || pid <= 1 {
-		return
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 1 {
+			continue
+		}
+		id := agentOf(pid)
+		if id == "" || !want[id] {
+			continue
+		}
+		if pgid, ok := liveGroup(pid); ok {
+			out[pgid] = id
+		}
 	}
-	// A task run's agent carries its id in AGH_TASK_RUN_ID (AGH_RUN_ID is the delegated run's).
-	name := "AGH_RUN_ID="
-	if strings.HasPrefix(runID, automation.PrefixTaskRun) {
-		name = "AGH_TASK_RUN_ID="
-	}
+	return out
+}
+
+// agentOf returns the id a process runs as an agent: its AGH_TASK_RUN_ID, else its AGH_RUN_ID
+// (a task run's agent carries both; the second is the delegated run's). It returns "" for
+// other processes and for those whose environment cannot be read.
+func agentOf(pid int) string {
 	env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
-	if err != nil || !bytes.Contains(env, []byte("\x00"+name+runID+"\x00")) && !bytes.HasPrefix(env, []byte(name+runID+"\x00")) {
-		return
+	if err != nil {
+		return ""
 	}
-	if err := syscall.Kill(-pid, syscall.SIGKILL); err == nil {
-		d.o.Log.Warn("killed agent left by a previous process", "component", "dispatcher", "run_id", runID, "pid", pid)
+	var runID, taskRunID string
+	for kv := range bytes.SplitSeq(env, []byte{0}) {
+		switch {
+		case bytes.HasPrefix(kv, []byte("AGH_TASK_RUN_ID=")):
+			taskRunID = string(kv[len("AGH_TASK_RUN_ID="):])
+		case bytes.HasPrefix(kv, []byte("AGH_RUN_ID=")):
+			runID = string(kv[len("AGH_RUN_ID="):])
+		}
 	}
+	if taskRunID != "" {
+		return taskRunID
+	}
+	return runID
+}
+
+// liveGroup returns the process group of pid, unless the process is a zombie or gone.
+func liveGroup(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	pgid, err := strconv.Atoi(f[2])
+	return pgid, err == nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Readdirnames(-1)
 }
