@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 
@@ -35,9 +36,16 @@ func TestStartGivesFreshDatabases(t *testing.T) {
 	}
 }
 
+// templateRuns numbers the runs of TestStartFromCopiesTemplate within the test binary
+// (go test -count=N), so that each run creates a template of its own: templates live as long
+// as the binary.
+var templateRuns int
+
 // TestStartFromCopiesTemplate: setup runs once per template; every database starts as a copy.
 func TestStartFromCopiesTemplate(t *testing.T) {
 	ctx := context.Background()
+	templateRuns++
+	template := fmt.Sprintf("seeded%d", templateRuns)
 	setups := 0
 	setup := func(url string) error {
 		setups++
@@ -50,7 +58,7 @@ func TestStartFromCopiesTemplate(t *testing.T) {
 		return err
 	}
 	for range 3 {
-		u := StartFrom(t, "seeded", setup)
+		u := StartFrom(t, template, setup)
 		conn, err := pgx.Connect(ctx, u)
 		if err != nil {
 			t.Fatal(err)
