@@ -166,37 +166,55 @@ func (p *proc) groupAlive() bool {
 
 // groupHasLiveMember scans /proc for a non-zombie process of group pgid.
 func groupHasLiveMember(pgid int) (bool, error) {
-	d, err := os.Open("/proc")
+	pids, err := Pids()
 	if err != nil {
 		return false, err
 	}
-	defer d.Close()
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		return false, err
-	}
-	for _, name := range names {
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + name + "/stat")
-		if err != nil {
-			continue // gone meanwhile
-		}
-		// pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 {
-			continue
-		}
-		if f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+	for _, pid := range pids {
+		if g, ok := LiveProcessGroup(pid); ok && g == pgid {
 			return true, nil
 		}
 	}
 	return false, nil
+}
+
+// Pids lists the processes of this host (from /proc).
+func Pids() ([]int, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(names))
+	for _, name := range names {
+		if pid, err := strconv.Atoi(name); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// LiveProcessGroup returns the process group of pid, unless the process is a zombie or gone.
+func LiveProcessGroup(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
+		return 0, false
+	}
+	pgid, err := strconv.Atoi(f[2])
+	return pgid, err == nil
 }
 
 // signal sends sig to the process group and, should the leader have left

@@ -5,9 +5,9 @@ import (
 	"context"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/agh-dev/agh/internal/agent"
 	"github.com/agh-dev/agh/internal/store"
 )
 
@@ -79,20 +79,19 @@ func (d *Dispatcher) killOrphans(ctx context.Context, ids []string) {
 // names one of the runs or task runs in want, with that id.
 func agentGroups(want map[string]bool) map[int]string {
 	out := map[int]string{}
-	names, err := readDirNames("/proc")
+	pids, err := agent.Pids()
 	if err != nil {
 		return out
 	}
-	for _, name := range names {
-		pid, err := strconv.Atoi(name)
-		if err != nil || pid <= 1 {
+	for _, pid := range pids {
+		if pid <= 1 {
 			continue
 		}
 		id := agentOf(pid)
 		if id == "" || !want[id] {
 			continue
 		}
-		if pgid, ok := liveGroup(pid); ok {
+		if pgid, ok := agent.LiveProcessGroup(pid); ok {
 			out[pgid] = id
 		}
 	}
@@ -120,32 +119,4 @@ func agentOf(pid int) string {
 		return taskRunID
 	}
 	return runID
-}
-
-// liveGroup returns the process group of pid, unless the process is a zombie or gone.
-func liveGroup(pid int) (int, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// pid (comm) state ppid pgrp …; comm may contain spaces and ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-		return 0, false
-	}
-	pgid, err := strconv.Atoi(f[2])
-	return pgid, err == nil
-}
-
-func readDirNames(dir string) ([]string, error) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	return d.Readdirnames(-1)
 }
