@@ -88,8 +88,9 @@ func (f *Fake) Set(t time.Time) {
 		}
 	}
 	f.timers = keep
-	f.mu.Unlock()
+	// Sorted under the lock: a timer's deadline changes (Reset) under it.
 	sort.Slice(due, func(i, j int) bool { return due[i].deadline.Before(due[j].deadline) })
+	f.mu.Unlock()
 	for _, ft := range due {
 		select {
 		case ft.c <- t:
