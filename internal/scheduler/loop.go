@@ -59,6 +59,9 @@ type Loop struct {
 	groupInflight int
 	claimCost     time.Duration
 	buckets       []int // mayNeedLeadLocked's counts, kept between calls
+
+	// claiming counts the batches popped from the heap whose results are not applied yet.
+	claiming int
 }
 
 // BatchSize is the largest number of due jobs claimed together: one Reconciler call, which
@@ -151,6 +154,9 @@ func (l *Loop) Boot(ctx context.Context) error {
 		batch := due[:n:n]
 		due = due[n:]
 		sem <- struct{}{}
+		l.mu.Lock()
+		l.claiming++ // until claim applies the batch's results
+		l.mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -208,6 +214,7 @@ func (l *Loop) claim(ctx context.Context, ids []string, gens []uint64, until tim
 			}
 		}
 	}
+	l.claiming--
 	l.endGroupLocked(now)
 	l.mu.Unlock()
 	l.signal()
@@ -410,6 +417,11 @@ func (l *Loop) Run(ctx context.Context) {
 func (l *Loop) popDue(now time.Time, max int) (ids []string, gens []uint64, until time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer func() {
+		if len(ids) > 0 {
+			l.claiming++ // until claim applies the batch's results
+		}
+	}()
 	for len(l.h) > 0 && len(ids) < max && !l.h[0].due.After(now) {
 		it := heap.Pop(&l.h).(*dueItem)
 		delete(l.index, it.jobID)
@@ -554,6 +566,14 @@ func (l *Loop) mayNeedLeadLocked(first time.Time, per time.Duration, minRank int
 // fsync and checkpoint stalls). It is at most MaxLead.
 func PlannedLead(jobs int, claimCost time.Duration) time.Duration {
 	return min(time.Duration(jobs)*claimCost*leadMargin/100, MaxLead)
+}
+
+// Claiming returns the number of batches of jobs taken from the heap whose claims have not
+// returned yet. Those jobs are in neither NextDue nor the heap until then.
+func (l *Loop) Claiming() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.claiming
 }
 
 // NextDue returns the earliest due instant in the heap.

@@ -254,7 +254,13 @@ func testTwoLoopsRace(t *testing.T, h *harness, start time.Time) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("loops did not settle at %v", h.clk.Now())
+				var state []string
+				for i, rl := range []*runningLoop{l1, l2} {
+					_, inflight := rl.rec.snapshot()
+					nd, has := rl.loop.NextDue()
+					state = append(state, fmt.Sprintf("loop %d: next due %v (%v), armed %v, %d in flight, %d claiming", i+1, nd, has, rl.clk.Armed(), inflight, rl.loop.Claiming()))
+				}
+				t.Fatalf("loops did not settle at %v: %s", h.clk.Now(), strings.Join(state, "; "))
 			}
 			time.Sleep(time.Millisecond)
 		}
